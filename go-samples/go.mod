@@ -1,0 +1,3 @@
+module gopitfalls/samples
+
+go 1.27

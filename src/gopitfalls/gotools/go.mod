@@ -1,0 +1,3 @@
+module gopitfalls/gotools
+
+go 1.27
