@@ -1,0 +1,98 @@
+// A report service: each request looks up an account, prices it, and renders a report.
+//
+// The fix, in three steps:
+//  1. derive the work's context from the request: context.WithTimeout(r.Context(), budget),
+//     so it ends when the caller leaves or the budget runs out;
+//  2. pass ctx to every call;
+//  3. in every wait, select on ctx.Done() as well (no bare time.Sleep), and stop.
+//
+// context.WithoutCancel is for work that must outlive the response on purpose (an audit
+// record, say); this report is not such work.
+package main
+
+import (
+	"context"
+	"expvar"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"time"
+)
+
+var (
+	workStarted      = expvar.NewInt("work_started")
+	workAfterLeaving = expvar.NewInt("work_finished_after_client_left")
+	workCancelled    = expvar.NewInt("work_cancelled")
+)
+
+// stepTime is how long each of the two slow dependency calls takes.
+const stepTime = time.Second
+
+// budget bounds the whole report, whatever the caller's own deadline.
+const budget = 3 * time.Second
+
+// sleep waits like a slow dependency call, but gives up as soon as ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func lookupAccount(ctx context.Context, id string) (string, error) {
+	if err := sleep(ctx, stepTime); err != nil {
+		return "", err
+	}
+	return "account-" + id, nil
+}
+
+func priceAccount(ctx context.Context, account string) (string, error) {
+	if err := sleep(ctx, stepTime); err != nil {
+		return "", err
+	}
+	return account + ": 42.00 EUR", nil
+}
+
+func report(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	ctx, cancel := context.WithTimeout(r.Context(), budget)
+	defer cancel()
+	result := make(chan string, 1)
+	workStarted.Add(1)
+	go func() {
+		account, err := lookupAccount(ctx, id)
+		if err == nil {
+			var price string
+			if price, err = priceAccount(ctx, account); err == nil {
+				result <- price
+				return
+			}
+		}
+		workCancelled.Add(1)
+	}()
+	select {
+	case price := <-result:
+		fmt.Fprintln(w, price)
+	case <-ctx.Done():
+		if r.Context().Err() == nil { // our budget ran out, the caller is still there
+			http.Error(w, "report took too long", http.StatusGatewayTimeout)
+		}
+	}
+}
+
+func main() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /report", report)
+	addr := os.Getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 2 * time.Second}
+	log.Printf("listening on %s", addr)
+	log.Fatal(srv.ListenAndServe())
+}

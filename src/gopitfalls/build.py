@@ -1,0 +1,202 @@
+"""Layer 2: compile any ``package main`` into a static binary, with the probe injected.
+
+The telemetry probe (``probe/probe.go``) is added to package main through
+``go build -overlay``, so lesson code and a learner's code carry no telemetry of their
+own. A directory outside any Go module gets a virtual ``go.mod`` the same way.
+Compile errors raise :class:`BuildError`: file:line with the source lines, which a
+notebook shows as a message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .toolchain import cache_root, find_go
+
+PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.go"
+PROBE_FILE_NAME = "zz_gopitfalls_probe.go"
+BUILD_TIMEOUT_S = 300
+
+_ERROR_LINE = re.compile(
+    r"^(?P<file>[^\s:][^:]*\.go):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A built program, ready for a backend to run."""
+
+    path: Path
+    name: str
+    source: Path
+    race: bool
+    probe: bool
+    build_seconds: float
+
+    @property
+    def static(self) -> bool:
+        return True  # every build links statically (see _build_command)
+
+
+@dataclass
+class CompileError:
+    file: str
+    line: int
+    column: int | None
+    message: str
+    context: list[tuple[int, str]] = field(default_factory=list)
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}" + (f":{self.column}" if self.column else "")
+        lines = [f"{where}: {self.message}"]
+        for number, text in self.context:
+            marker = ">" if number == self.line else " "
+            lines.append(f"  {marker} {number:4d} | {text}")
+        return "\n".join(lines)
+
+
+class BuildError(Exception):
+    """The Go program did not compile. ``str()`` is the learner-facing message."""
+
+    def __init__(self, source: Path, errors: list[CompileError], raw: str, hint: str = ""):
+        self.source = source
+        self.errors = errors
+        self.raw = raw
+        self.hint = hint
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = [f"Go build failed for {self.source}:"]
+        parts += [e.format() for e in self.errors] or [self.raw.strip()]
+        if self.hint:
+            parts.append(f"Fix: {self.hint}")
+        return "\n".join(parts)
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: the learner sees only the
+        # compiler's findings with their source lines.
+        return ["\x1b[31mBuildError\x1b[0m: " + self._message()]
+
+
+def _find_module_root(directory: Path) -> Path | None:
+    for parent in [directory, *directory.parents]:
+        if (parent / "go.mod").exists():
+            return parent
+    return None
+
+
+def _source_context(path: Path, line: int, radius: int = 1) -> list[tuple[int, str]]:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    lo, hi = max(1, line - radius), min(len(lines), line + radius)
+    return [(n, lines[n - 1]) for n in range(lo, hi + 1)]
+
+
+def parse_compiler_output(output: str, workdir: Path) -> list[CompileError]:
+    """Turn ``go build`` output into CompileErrors (probe-file lines are hidden)."""
+    errors = []
+    for raw_line in output.splitlines():
+        m = _ERROR_LINE.match(raw_line.strip())
+        if not m or m.group("file").endswith(PROBE_FILE_NAME):
+            continue
+        path = (workdir / m.group("file")).resolve()
+        line = int(m.group("line"))
+        errors.append(
+            CompileError(
+                file=str(path),
+                line=line,
+                column=int(m.group("col")) if m.group("col") else None,
+                message=m.group("msg"),
+                context=_source_context(path, line),
+            )
+        )
+    return errors
+
+
+def _hint(output: str) -> str:
+    if "function main is undeclared" in output:
+        return "a runnable program needs 'func main()' in package main."
+    if re.search(r"found packages \w+ .* and main", output) or "is not a main package" in output:
+        return "declare 'package main' at the top of every file of the program."
+    if "no Go files" in output:
+        return "the directory has no .go files: point build() at the program's folder."
+    if "cannot find module providing package" in output or "is not in std" in output:
+        return "only the standard library is available here (no module downloads)."
+    return ""
+
+
+def _output_path(source: Path, race: bool, probe: bool, tags: tuple[str, ...]) -> Path:
+    # One stable path per (program, flavour): go build then skips relinking a binary
+    # that is already up to date, which keeps warm re-runs cheap.
+    key = hashlib.sha256(f"{source}|{race}|{probe}|{tags}".encode()).hexdigest()[:16]
+    out_dir = cache_root() / "bin" / key
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir / (source.name if source.name not in ("broken", "fixed") else
+                      f"{source.parent.name}-{source.name}")
+
+
+def build(
+    source: str | Path,
+    *,
+    race: bool = False,
+    probe: bool = True,
+    tags: tuple[str, ...] = (),
+    ldflags: str = "",
+) -> Binary:
+    """Compile the ``package main`` in directory ``source`` into a static binary."""
+    source = Path(source).resolve()
+    if not source.is_dir():
+        raise BuildError(source, [], f"{source} is not a directory",
+                         "pass the folder that holds the program's .go files.")
+    if not any(source.glob("*.go")):
+        raise BuildError(source, [], f"no .go files in {source}", _hint("no Go files"))
+    go = find_go()
+    out = _output_path(source, race, probe, tags)
+
+    overlay: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="gopitfalls-build-") as tmp:
+        if probe:
+            overlay[str(source / PROBE_FILE_NAME)] = str(PROBE_SOURCE)
+        if _find_module_root(source) is None:
+            gomod = Path(tmp) / "go.mod"
+            gomod.write_text("module lab\n\ngo 1.27\n")
+            overlay[str(source / "go.mod")] = str(gomod)
+        cmd = [str(go.binary), "build", "-o", str(out)]
+        if overlay:
+            overlay_file = Path(tmp) / "overlay.json"
+            overlay_file.write_text(json.dumps({"Replace": overlay}))
+            cmd.append(f"-overlay={overlay_file}")
+        # netgo/osusergo keep even cgo (race) builds free of glibc's NSS at run time.
+        cmd.append("-tags=" + ",".join(("netgo", "osusergo", *tags)))
+        if race:
+            cmd.append("-race")
+            ldflags = f"-linkmode=external -extldflags=-static {ldflags}".strip()
+        if ldflags:
+            cmd.append(f"-ldflags={ldflags}")
+        cmd.append(".")
+        env = go.env(CGO_ENABLED="1" if race else "0")
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True,
+                                  timeout=BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            raise BuildError(source, [], f"go build took longer than {BUILD_TIMEOUT_S} s",
+                             "retry once the build cache is warm.") from exc
+        elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        output = proc.stderr + proc.stdout
+        if race and "C compiler" in output:
+            raise BuildError(source, [], output,
+                             "race builds need cgo and a C compiler: apt-get install gcc.")
+        raise BuildError(source, parse_compiler_output(output, source), output, _hint(output))
+    return Binary(path=out, name=out.name, source=source, race=race, probe=probe,
+                  build_seconds=elapsed)

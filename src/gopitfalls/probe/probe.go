@@ -1,0 +1,134 @@
+// This file is added to a program's package main at build time by the gopitfalls
+// lab engine (go build -overlay), so lesson and learner code carry no telemetry code.
+// It prints one line per interval on stderr:
+//
+//	@probe {"t":<unix seconds>,"goroutines":..,"heap_live":..,...,"expvar":{...}}
+//
+// Every identifier starts with gopitfallsProbe to stay out of the program's way.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"expvar"
+	"os"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func init() {
+	interval := 100 * time.Millisecond
+	if v := os.Getenv("GOPITFALLS_PROBE_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return // "0" or "off" disables the probe
+		}
+		interval = d
+	}
+	go gopitfallsProbeLoop(interval)
+}
+
+var gopitfallsProbeMetrics = []metrics.Sample{
+	{Name: "/sched/goroutines:goroutines"},
+	{Name: "/gc/heap/live:bytes"},
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/gc/cycles/total:gc-cycles"},
+	{Name: "/sched/threads/total:threads"},
+}
+
+func gopitfallsProbeLoop(interval time.Duration) {
+	var buf bytes.Buffer
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		buf.Reset()
+		gopitfallsProbeSample(&buf)
+		// One write per line keeps the line whole when the program logs at the same time.
+		os.Stderr.Write(buf.Bytes())
+		<-ticker.C
+	}
+}
+
+func gopitfallsProbeSample(buf *bytes.Buffer) {
+	metrics.Read(gopitfallsProbeMetrics)
+	value := func(i int) uint64 {
+		if v := gopitfallsProbeMetrics[i].Value; v.Kind() == metrics.KindUint64 {
+			return v.Uint64()
+		}
+		return 0
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+
+	buf.WriteString(`@probe {"t":`)
+	buf.WriteString(strconv.FormatFloat(float64(time.Now().UnixNano())/1e9, 'f', 4, 64))
+	gopitfallsProbeField(buf, "goroutines", value(0))
+	gopitfallsProbeField(buf, "heap_live", value(1))
+	gopitfallsProbeField(buf, "heap_objects", value(2))
+	gopitfallsProbeField(buf, "go_mapped", value(3))
+	gopitfallsProbeField(buf, "gc_cycles", value(4))
+	gopitfallsProbeField(buf, "threads", value(5))
+	gopitfallsProbeField(buf, "rss", gopitfallsProbeRSS())
+	gopitfallsProbeField(buf, "fds", gopitfallsProbeFDs())
+	buf.WriteString(`,"cpu_s":`)
+	buf.WriteString(strconv.FormatFloat(cpu, 'f', 4, 64))
+	buf.WriteString(`,"pid":`)
+	buf.WriteString(strconv.Itoa(os.Getpid()))
+	buf.WriteString(`,"expvar":{`)
+	first := true
+	expvar.Do(func(kv expvar.KeyValue) {
+		// memstats stops the world on every read; cmdline is noise.
+		if kv.Key == "memstats" || kv.Key == "cmdline" {
+			return
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		key, _ := json.Marshal(kv.Key)
+		buf.Write(key)
+		buf.WriteByte(':')
+		buf.WriteString(kv.Value.String())
+	})
+	buf.WriteString("}}\n")
+}
+
+func gopitfallsProbeField(buf *bytes.Buffer, name string, v uint64) {
+	buf.WriteString(`,"`)
+	buf.WriteString(name)
+	buf.WriteString(`":`)
+	buf.WriteString(strconv.FormatUint(v, 10))
+}
+
+// gopitfallsProbeRSS reads the resident set size from /proc (Linux); 0 elsewhere.
+func gopitfallsProbeRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(fields[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// gopitfallsProbeFDs counts open file descriptors (the directory handle itself excluded).
+func gopitfallsProbeFDs() uint64 {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	if len(names) == 0 {
+		return 0
+	}
+	return uint64(len(names) - 1)
+}

@@ -1,0 +1,171 @@
+"""Who owns what the engine starts, so nothing outlives the kernel that started it.
+
+Each process the engine starts gets a pidfile under ``<cache>/run/``, each container the
+labels ``gopitfalls.owner`` / ``gopitfalls.owner_start``, each temp dir a name with the
+owner's pid. The owner is the Python process that drives the run, identified by pid and
+start time (so a reused pid is not mistaken for it).
+
+Three nets catch leftovers:
+1. ``atexit`` and context managers stop what a live engine started;
+2. a small guardian process (``python -m gopitfalls.registry --watch PID``) waits for its
+   owner to die, even by SIGKILL, and then reaps that owner's leftovers;
+3. every backend start reaps the leftovers of owners that are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from .toolchain import cache_root
+
+LABEL = "gopitfalls"
+TEMP_PREFIX = "gopitfalls-"
+
+
+def run_dir() -> Path:
+    path = cache_root() / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def process_start(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def owner_identity() -> dict:
+    pid = os.getpid()
+    return {"owner": pid, "owner_start": process_start(pid)}
+
+
+def owner_alive(owner: int, owner_start: float | None) -> bool:
+    start = process_start(owner)
+    if start is None:
+        return False
+    return owner_start is None or abs(start - owner_start) < 1.0
+
+
+def write_pidfile(pid: int, program: str) -> Path:
+    path = run_dir() / f"{pid}.json"
+    path.write_text(json.dumps({"pid": pid, "pgid": pid, "program": program,
+                                "started": process_start(pid), **owner_identity()}))
+    return path
+
+
+def make_temp_dir(purpose: str) -> Path:
+    """A temp dir that the reaper removes if its owner dies without cleaning up."""
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{purpose}-"))
+
+
+def kill_group(pgid: int, started: float | None = None) -> bool:
+    """SIGKILL a process group the engine started; False if it was already gone."""
+    if started is not None and not owner_alive(pgid, started):
+        return False  # the leader's pid now belongs to some other process
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _docker_client():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+        return client
+    except Exception:
+        return None
+
+
+def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
+    """Remove leftovers: processes, containers and temp dirs whose owner is gone.
+
+    With ``only_dead_owners=False`` (``gopitfalls clean``) everything the engine ever
+    started is removed, live owners included. Returns a line per thing removed.
+    """
+    removed = []
+    for pidfile in run_dir().glob("*.json"):
+        try:
+            info = json.loads(pidfile.read_text())
+        except (OSError, ValueError):
+            pidfile.unlink(missing_ok=True)
+            continue
+        if only_dead_owners and owner_alive(info["owner"], info.get("owner_start")):
+            continue
+        if kill_group(info["pgid"], info.get("started")):
+            removed.append(f"process {info['pid']} ({info.get('program', '?')})")
+        pidfile.unlink(missing_ok=True)
+
+    tmp = Path(tempfile.gettempdir())
+    for path in tmp.glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = int(path.name[len(TEMP_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if only_dead_owners and process_start(owner) is not None:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(f"temp dir {path}")
+
+    client = docker_client if docker_client is not None else _docker_client()
+    if client is not None:
+        try:
+            containers = client.containers.list(all=True, filters={"label": LABEL})
+        except Exception:
+            containers = []
+        for c in containers:
+            labels = c.labels or {}
+            try:
+                owner = int(labels.get(f"{LABEL}.owner", "0"))
+                owner_start = float(labels.get(f"{LABEL}.owner_start") or 0) or None
+            except ValueError:
+                owner, owner_start = 0, None
+            if only_dead_owners and owner and owner_alive(owner, owner_start):
+                continue
+            try:
+                c.remove(force=True)
+                removed.append(f"container {c.short_id} ({c.name})")
+            except Exception:
+                pass
+    return removed
+
+
+_guardian: subprocess.Popen | None = None
+
+
+def ensure_guardian() -> None:
+    """Start (once per process) the guardian that reaps our leftovers after we die."""
+    global _guardian
+    if _guardian is not None and _guardian.poll() is None:
+        return
+    _guardian = subprocess.Popen(
+        [sys.executable, "-m", "gopitfalls.registry", "--watch", str(os.getpid())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # survives our process group being killed
+    )
+
+
+def _watch(owner: int) -> None:
+    owner_start = process_start(owner)
+    while owner_alive(owner, owner_start):
+        time.sleep(0.3)
+    reap(only_dead_owners=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--watch":
+        _watch(int(sys.argv[2]))
