@@ -238,6 +238,7 @@ def run(
         if process is not None:
             dead_before = process.poll()
             result.exit = process.stop(2.0)
+            _explain_crash(result)
             if dead_before is not None and result.exit.killed_by != "stopped":
                 label_ = result.exit.killed_by or f"exit {result.exit.code}"
                 died_at = _death_time(result)
@@ -253,6 +254,17 @@ def run(
     result.events.sort()
     report(1.0)
     return result
+
+
+def _explain_crash(result: Run) -> None:
+    """Add the Go runtime's own reason ("fatal error: ...", "panic: ...") to the exit."""
+    ex = result.exit
+    if ex is None or ex.killed_by is not None or ex.code in (0, None):
+        return
+    reason = next((line for _, line in result.stderr
+                   if line.startswith(("fatal error:", "panic:", "runtime:"))), None)
+    if reason:
+        ex.detail = f"{ex.detail}: {reason}"
 
 
 def _relative(samples: list[dict], t0: float) -> list[dict]:

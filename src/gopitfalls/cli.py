@@ -1,0 +1,151 @@
+"""Layer 11: the ``gopitfalls`` command.
+
+  gopitfalls lab                 open JupyterLab on the course notebooks
+  gopitfalls list                the lessons
+  gopitfalls run SLUG --variant broken|fixed [--scenario NAME] [--backend docker|local]
+  gopitfalls doctor              what this machine can do
+  gopitfalls clean               remove everything the engine left behind
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+
+def _cmd_list(args) -> int:
+    from .course import LESSONS
+
+    for lsn in LESSONS.values():
+        scenarios = ", ".join(lsn.scenarios)
+        print(f"{lsn.slug:42s} ch.{lsn.chapter}  {lsn.title}  [{scenarios}]")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .course import lesson
+
+    lsn = lesson(args.slug)
+    overrides = {}
+    for key in ("rate", "duration_s", "memory_mb"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    result = lsn.run(args.variant, args.scenario, backend=args.backend, **overrides)
+    print(result.summary())
+    for name in ("goroutines", "fds", "rss"):
+        vals = result.values(name)
+        if vals:
+            scale = 2**20 if name == "rss" else 1
+            print(f"  {name:10s} start {vals[0] / scale:8.0f}  peak {max(vals) / scale:8.0f}"
+                  f"  final {vals[-1] / scale:8.0f}" + ("  (MB)" if name == "rss" else ""))
+    for key, value in (result.params.get("env") or {}).items():
+        print(f"  env {key}={value}")
+    s = result.load_summary
+    if s:
+        print(f"  load: sent {s.get('sent')}  ok {s.get('ok')}  errors {s.get('errors')}  "
+              f"status {s.get('status')}  p99 {s.get('p99_ms', 0):.0f} ms")
+    if args.save:
+        print(f"  saved to {result.save(args.save)}")
+    return 0
+
+
+def _cmd_doctor(args) -> int:
+    from . import backends
+    from .toolchain import ToolchainError, find_go
+
+    ok = True
+    try:
+        go = find_go()
+        print(f"go:      {go.version} ({go.source}: {go.binary})")
+    except ToolchainError as exc:
+        print(f"go:      MISSING - {exc}")
+        ok = False
+    limits = backends.Limits()
+    for name in ("docker", "local"):
+        try:
+            be = backends.get_backend(name)
+        except backends.BackendUnavailable as exc:
+            print(f"{name}:  unavailable - {exc}")
+            continue
+        print(f"{name}:  available")
+        for what, how in be.describe(limits).items():
+            print(f"    {what:10s} {how}")
+    chosen = os.environ.get("GOPITFALLS_BACKEND") or "auto"
+    try:
+        print(f"backend: {backends.get_backend(None).name} is used (GOPITFALLS_BACKEND={chosen})")
+    except backends.BackendUnavailable as exc:
+        print(f"backend: none usable - {exc}")
+        ok = False
+    return 0 if ok else 1
+
+
+def _cmd_clean(args) -> int:
+    from . import registry
+
+    removed = registry.reap(only_dead_owners=False)
+    for line in removed:
+        print(f"removed {line}")
+    images = 0
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        for image in client.images.list(filters={"label": registry.LABEL}):
+            client.images.remove(image.id, force=True)
+            images += 1
+    except Exception:
+        pass
+    print(f"clean: {len(removed)} leftovers and {images} images removed")
+    return 0
+
+
+def _cmd_lab(args) -> int:
+    from .course import course_root
+
+    root = course_root()
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={root}",
+           f"--ServerApp.root_dir={root}", "--ip=127.0.0.1", *args.jupyter_args]
+    print("starting JupyterLab on", root / "notebooks")
+    return subprocess.call(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gopitfalls", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("lab", help="open JupyterLab on the course")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_lab)
+    sub.add_parser("list", help="list the lessons").set_defaults(func=_cmd_list)
+    p = sub.add_parser("run", help="run one lesson variant and print what was measured")
+    p.add_argument("slug")
+    p.add_argument("--variant", choices=("broken", "fixed"), default="broken")
+    p.add_argument("--scenario", default="default")
+    p.add_argument("--backend", choices=("docker", "local"))
+    p.add_argument("--rate", type=float)
+    p.add_argument("--duration-s", dest="duration_s", type=float)
+    p.add_argument("--memory-mb", dest="memory_mb", type=int)
+    p.add_argument("--save", help="save the Run as JSON (.json or .json.gz)")
+    p.set_defaults(func=_cmd_run)
+    sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
+    sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line error, not a traceback
+        from .backends import BackendUnavailable
+        from .build import BuildError
+        from .toolchain import ToolchainError
+
+        if isinstance(exc, (BuildError, BackendUnavailable, ToolchainError, KeyError)):
+            print(f"gopitfalls: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

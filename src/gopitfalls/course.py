@@ -1,0 +1,238 @@
+"""Layer 10: the lesson catalog, the one source of truth for slugs, titles, variants and
+default parameters, read by the notebooks, the CLI and the tests.
+
+A notebook does ``lesson = gopitfalls.lesson("02-http-client-timeouts")`` and then
+``lesson.run("broken")``: every knob has its default here and can be overridden.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .backends import Limits
+from .experiment import Progress, Run, run
+from .load import Load
+from .services import Upstream
+
+VARIANTS = ("broken", "fixed")
+
+
+def course_root() -> Path:
+    """The folder holding go-samples/ and notebooks/: ``GOPITFALLS_HOME``, else the
+    checkout this package was installed from, else the current folder or a parent."""
+    env = os.environ.get("GOPITFALLS_HOME")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[2], Path.cwd(), *Path.cwd().parents]
+    for path in candidates:
+        if (path / "go-samples" / "go.mod").exists():
+            return path
+    raise FileNotFoundError(
+        "cannot find the course files (go-samples/). Run from the gopitfalls checkout, or set "
+        "GOPITFALLS_HOME to it."
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Default arguments of :func:`gopitfalls.experiment.run` for one trigger."""
+
+    load: Load | None = None
+    upstream: Upstream | None = None
+    limits: Limits = field(default_factory=Limits)
+    env: dict[str, str] = field(default_factory=dict)
+    baseline_s: float = 0.5
+    cooldown_s: float = 1.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    slug: str
+    title: str
+    chapter: int
+    pitfall: str
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+
+    @property
+    def number(self) -> str:
+        return self.slug.split("-", 1)[0]
+
+    def sample(self, variant: str) -> Path:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+        return course_root() / "go-samples" / self.slug / variant
+
+    @property
+    def notebook(self) -> Path:
+        return course_root() / "notebooks" / f"{self.slug}.ipynb"
+
+    def scenario(self, name: str = "default") -> Scenario:
+        try:
+            return self.scenarios[name]
+        except KeyError:
+            raise KeyError(f"{self.slug} has no scenario {name!r}; it has "
+                           f"{', '.join(self.scenarios)}") from None
+
+    def run(self, variant: str, scenario: str = "default", *, backend: str | None = None,
+            progress: Progress | None = None, **overrides) -> Run:
+        """Run one variant under one scenario. Overrides: ``rate=``, ``duration_s=``,
+        ``timeout_s=``, ``concurrency=`` (load), ``memory_mb=``, ``nofile=`` (limits), or any
+        :func:`~gopitfalls.experiment.run` argument."""
+        sc = self.scenario(scenario)
+        load_fields = {k: overrides.pop(k) for k in list(overrides)
+                       if sc.load is not None and k in Load.__dataclass_fields__}
+        limit_fields = {k: overrides.pop(k) for k in list(overrides)
+                        if k in Limits.__dataclass_fields__}
+        kwargs = dict(
+            load=replace(sc.load, **load_fields) if sc.load else None,
+            upstream=sc.upstream, limits=replace(sc.limits, **limit_fields), env=dict(sc.env),
+            baseline_s=sc.baseline_s, cooldown_s=sc.cooldown_s,
+        )
+        kwargs.update(overrides)
+        return run(self.sample(variant), label=f"{self.slug}/{variant}", backend=backend,
+                   progress=progress, **kwargs)
+
+    # ---- showing the code
+    def source(self, variant: str, file: str = "main.go") -> str:
+        return (self.sample(variant) / file).read_text()
+
+    def show_source(self, variant: str, file: str = "main.go", highlight: tuple[str, ...] = (),
+                    start: str | None = None, end: str | None = None):
+        """The Go file, lines containing any of ``highlight`` marked; optionally only the part
+        from the first line containing ``start`` to the next containing ``end``."""
+        lines = self.source(variant, file).splitlines()
+        first, last = 0, len(lines)
+        if start:
+            first = next(i for i, ln in enumerate(lines) if start in ln)
+        if end:
+            last = next(i for i, ln in enumerate(lines[first + 1:], first + 1) if end in ln) + 1
+        marked = {i + 1 for i in range(first, last) if any(h in lines[i] for h in highlight)}
+        return _code_html(lines[first:last], first + 1, marked,
+                          f"go-samples/{self.slug}/{variant}/{file}")
+
+    def diff(self, file: str = "main.go", match: str | None = None, context: int = 2):
+        """Unified diff broken → fixed; with ``match``, only the hunks that mention it."""
+        a = self.source("broken", file).splitlines()
+        b = self.source("fixed", file).splitlines()
+        lines = list(difflib.unified_diff(a, b, f"broken/{file}", f"fixed/{file}", n=context,
+                                          lineterm=""))
+        hunks, current = [], []
+        for line in lines[2:]:
+            if line.startswith("@@") and current:
+                hunks.append(current)
+                current = []
+            current.append(line)
+        if current:
+            hunks.append(current)
+        if match:
+            hunks = [h for h in hunks if any(match in ln for ln in h)]
+        return _diff_html([ln for h in hunks for ln in h])
+
+
+def _code_html(lines: list[str], first_number: int, marked: set[int], caption: str):
+    rows = []
+    for n, text in enumerate(lines, first_number):
+        style = "background:#fff3b0;" if n in marked else ""
+        rows.append(f'<div style="{style}"><span style="color:#999;user-select:none">'
+                    f"{n:4d}  </span>{html.escape(text)}</div>")
+    return _html(f'<div style="font-family:monospace;font-size:12px;white-space:pre;'
+                 f'border:1px solid #ddd;padding:6px;overflow-x:auto"><div style="color:#666">'
+                 f"{html.escape(caption)}</div>{''.join(rows)}</div>")
+
+
+def _diff_html(lines: list[str]):
+    colors = {"+": "#e6ffec", "-": "#ffebe9", "@": "#ddf4ff"}
+    rows = [f'<div style="background:{colors.get(ln[:1], "")}">{html.escape(ln)}</div>'
+            for ln in lines]
+    return _html('<div style="font-family:monospace;font-size:12px;white-space:pre;'
+                 'border:1px solid #ddd;padding:6px;overflow-x:auto">' + "".join(rows) + "</div>")
+
+
+class _Text(str):
+    """Plain text that renders as HTML in a notebook."""
+
+    def __new__(cls, markup: str):
+        return super().__new__(cls, markup)
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+def _html(markup: str):
+    return _Text(markup)
+
+
+LESSONS: dict[str, Lesson] = {}
+
+
+def _add(lesson: Lesson) -> None:
+    LESSONS[lesson.slug] = lesson
+
+
+_add(Lesson(
+    slug="02-http-client-timeouts",
+    title="HTTP clients without timeouts",
+    chapter=1,
+    pitfall="http.DefaultClient waits forever for an upstream that accepts and never answers; "
+            "every inbound request parks goroutines and file descriptors until the process dies.",
+    scenarios={"default": Scenario(
+        upstream=Upstream(mode="hang"),
+        load=Load(rate=60, duration_s=5, timeout_s=1.0, path="/quote"),
+        limits=Limits(memory_mb=256, nofile=4096),
+        cooldown_s=1.5,
+        description="60 req/s for 5 s against an upstream that never answers; the caller "
+                    "gives up after 1 s",
+    )},
+))
+
+_add(Lesson(
+    slug="03-context-goroutine-leak",
+    title="Work that outlives its request",
+    chapter=1,
+    pitfall="Background work started with context.Background() keeps running after the "
+            "client has gone; under load the goroutines pile up.",
+    scenarios={"default": Scenario(
+        load=Load(rate=150, duration_s=4, timeout_s=0.1, path="/report?id=42"),
+        limits=Limits(memory_mb=256, nofile=4096),
+        cooldown_s=2.5,
+        description="150 req/s for 4 s; every caller gives up after 100 ms",
+    )},
+))
+
+_add(Lesson(
+    slug="10-response-body-and-unbounded-read",
+    title="Response bodies: unclosed and unbounded",
+    chapter=2,
+    pitfall="An unclosed response body pins its connection, so every call dials anew; an "
+            "io.ReadAll of an upstream body reads as much as the upstream sends, until the "
+            "process is killed.",
+    scenarios={
+        "default": Scenario(
+            upstream=Upstream(mode="ok"),
+            load=Load(rate=100, duration_s=4, timeout_s=2.0, path="/stock?sku=a"),
+            limits=Limits(memory_mb=256, nofile=4096),
+            description="100 req/s for 4 s on /stock, which calls the upstream once each",
+        ),
+        "big-body": Scenario(
+            upstream=Upstream(mode="big", body_size="1GiB"),
+            load=Load(rate=2, duration_s=4, timeout_s=3.0, path="/import"),
+            limits=Limits(memory_mb=256, nofile=4096),
+            description="2 req/s on /import while the upstream answers with a 1 GiB catalog; "
+                        "memory capped at 256 MB",
+        ),
+    },
+))
+
+
+def lesson(slug: str) -> Lesson:
+    """Look a lesson up by slug, or by its number ("02")."""
+    if slug in LESSONS:
+        return LESSONS[slug]
+    matches = [lsn for lsn in LESSONS.values() if lsn.number == slug or lsn.slug.startswith(slug)]
+    if len(matches) == 1:
+        return matches[0]
+    raise KeyError(f"no lesson {slug!r}; lessons: {', '.join(LESSONS)}")

@@ -1,0 +1,78 @@
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = ROOT / "tests" / "hostile"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def docker_available() -> str | None:
+    """None when a daemon answers, else why not."""
+    from gopitfalls.backends import BackendUnavailable, get_backend
+
+    try:
+        get_backend("docker")
+        return None
+    except BackendUnavailable as exc:
+        return str(exc)
+
+
+@pytest.fixture(params=["local", "docker"])
+def backend(request):
+    """Each test using it runs on both backends. Without a daemon the docker half is
+    skipped with the reason, except in CI, where .ci/run starts one: there it fails."""
+    if request.param == "docker":
+        why = docker_available()
+        if why:
+            if IN_CI:
+                pytest.fail(f"CI must provide a Docker daemon: {why}")
+            pytest.skip(why)
+    return request.param
+
+
+@pytest.fixture
+def hostile():
+    return lambda name: HOSTILE / name
+
+
+def leftovers(owner: int | None = None) -> list[str]:
+    """What the engine left behind: pidfiles, live engine processes, containers, temp dirs."""
+    import tempfile
+
+    import psutil
+
+    from gopitfalls import registry
+
+    found = []
+    for pidfile in registry.run_dir().glob("*.json"):
+        found.append(f"pidfile {pidfile.name}")
+    for path in Path(tempfile.gettempdir()).glob(f"{registry.TEMP_PREFIX}*"):
+        if owner is None or path.name.startswith(f"{registry.TEMP_PREFIX}{owner}-"):
+            found.append(f"temp dir {path}")
+    cache = str(registry.cache_root() / "bin")
+    for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
+        try:
+            exe = proc.info["exe"] or ""
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if exe.startswith(cache):
+            found.append(f"process {proc.info['pid']} {exe}")
+    if shutil.which("docker") and docker_available() is None:
+        import docker
+
+        for c in docker.from_env().containers.list(all=True, filters={"label": registry.LABEL}):
+            found.append(f"container {c.short_id}")
+    return found
+
+
+def wait_until_clean(timeout_s: float = 10.0, owner: int | None = None) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = leftovers(owner)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)

@@ -1,0 +1,5 @@
+package main
+
+import "fmt"
+
+func run() { fmt.Println("no main here") }

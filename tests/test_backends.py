@@ -1,0 +1,193 @@
+"""Integration tests of both backends: real programs, real limits, real kills."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from gopitfalls import Limits, run
+from gopitfalls.experiment import MAX_KEPT_LINES
+
+from .conftest import ROOT, wait_until_clean
+
+
+def write_program(tmp_path, body: str):
+    (tmp_path / "main.go").write_text(textwrap.dedent(body))
+    return tmp_path
+
+
+def test_server_runs_probe_samples_and_is_stopped(backend):
+    r = run(ROOT / "go-samples/02-http-client-timeouts/fixed", backend=backend,
+            baseline_s=0.8, cooldown_s=0.0)
+    assert r.backend == backend
+    assert r.exit.killed_by == "stopped"
+    assert len(r.samples) >= 5  # one every 100 ms
+    last = r.samples[-1]
+    assert last["goroutines"] > 0 and last["rss"] > 1e6 and last["fds"] > 2
+    assert last["expvar"]["upstream_calls"] == 0
+    assert any("listening on 127.0.0.1" in line for line in r.logs())
+    assert not any(line.startswith("@probe") for line in r.logs())  # probe lines separated
+    assert r.enforcement["memory"]
+
+
+def test_exit_code_and_go_fatal_reason_are_reported(backend, tmp_path):
+    prog = write_program(tmp_path, """
+        package main
+
+        import "os"
+
+        func main() {
+            os.Stderr.WriteString("config: DATABASE_URL is required\\n")
+            os.Exit(2)
+        }
+    """)
+    r = run(prog, backend=backend, ready_timeout_s=5)
+    assert r.exit.code == 2 and r.exit.killed_by is None
+    assert "config: DATABASE_URL is required" in r.logs()
+
+
+def test_panic_reason_in_exit_detail(backend, tmp_path):
+    prog = write_program(tmp_path, """
+        package main
+
+        func main() {
+            var m map[string]int
+            m["x"] = 1
+        }
+    """)
+    r = run(prog, backend=backend, ready_timeout_s=5)
+    assert r.exit.code == 2
+    assert "panic: assignment to entry in nil map" in r.exit.detail
+
+
+def test_nofile_limit_is_applied(backend, tmp_path):
+    prog = write_program(tmp_path, """
+        package main
+
+        import (
+            "fmt"
+            "syscall"
+        )
+
+        func main() {
+            var l syscall.Rlimit
+            syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+            fmt.Println("nofile", l.Cur, l.Max)
+        }
+    """)
+    r = run(prog, backend=backend, limits=Limits(nofile=321), ready_timeout_s=5)
+    assert "nofile 321 321" in r.logs("stdout")
+
+
+# ---------------------------------------------------------------- hostile programs
+
+def test_memory_bomb_is_killed_at_the_cap(backend, hostile):
+    started = time.monotonic()
+    r = run(hostile("memory_bomb"), backend=backend, limits=Limits(memory_mb=128, timeout_s=30),
+            ready_timeout_s=30)
+    assert r.exit.killed_by in ({"oom"} if backend == "docker"
+                                else {"memory-watchdog", "address-space-guard"}), r.exit
+    if backend == "docker":
+        assert r.exit.oom_killed
+    assert time.monotonic() - started < 20
+    peak = max((s["rss"] for s in r.samples), default=0)
+    assert peak < 2 * 128 * 2**20  # it never got far past the cap
+
+
+def test_goroutine_bomb_is_contained(backend, hostile):
+    r = run(hostile("goroutine_bomb"), backend=backend,
+            limits=Limits(memory_mb=128, timeout_s=20), ready_timeout_s=30)
+    assert r.killed or r.exit.code == 2, r.exit
+    assert r.exit.detail
+
+
+def test_thread_bomb_is_contained(backend, hostile):
+    r = run(hostile("thread_bomb"), backend=backend,
+            limits=Limits(memory_mb=256, pids=128, timeout_s=20), ready_timeout_s=30)
+    assert r.exit.killed_by != "timeout", r.exit
+    assert r.killed or r.exit.code == 2, r.exit
+    assert r.exit.detail
+
+
+def test_endless_loop_is_stopped_by_the_timeout(backend, hostile):
+    r = run(hostile("endless_loop"), backend=backend, limits=Limits(timeout_s=2),
+            ready_timeout_s=30)
+    assert r.exit.killed_by == "timeout"
+    assert "2 s timeout" in r.exit.detail
+
+
+def test_output_flood_is_stopped_and_bounded(backend, hostile):
+    r = run(hostile("output_flood"), backend=backend, limits=Limits(output_mb=8, timeout_s=30),
+            ready_timeout_s=30)
+    assert r.exit.killed_by == "output-flood", r.exit
+    assert len(r.stdout) <= MAX_KEPT_LINES
+
+
+def test_listening_on_all_interfaces_is_stopped(backend, hostile):
+    r = run(hostile("listen_all"), backend=backend, limits=Limits(timeout_s=20),
+            ready_timeout_s=15)
+    assert r.exit.killed_by == "listen-guard", r.exit
+    assert "0.0.0.0" in r.exit.detail or "::" in r.exit.detail
+    assert "ADDR" in r.exit.detail
+
+
+# ---------------------------------------------------------------- orphans
+
+DRIVER = """
+import sys, time
+from gopitfalls import run, Limits
+run(sys.argv[1], backend=sys.argv[2], limits=Limits(timeout_s=120), ready_timeout_s=100,
+    baseline_s=0, cooldown_s=0)
+"""
+
+
+def test_sigkilled_driver_leaves_nothing(backend, hostile, tmp_path):
+    """Kill the Python process that drives a run (as a dead kernel would): its guardian
+    reaps the program or container within seconds."""
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(hostile("endless_loop")),
+                               backend], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            kids = [p for p in psutil.Process(driver.pid).children(recursive=True)
+                    if p.name() == "endless_loop"]
+            if kids or (backend == "docker" and _containers_of(driver.pid)):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the driver never started the program")
+    finally:
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert wait_until_clean(15, owner=driver.pid) == []
+
+
+def _containers_of(pid: int):
+    import docker
+
+    return docker.from_env().containers.list(filters={"label": f"gopitfalls.owner={pid}"})
+
+
+def test_next_start_reaps_orphans_of_dead_owners(hostile, tmp_path):
+    """An orphan whose owner died (and whose guardian never ran) is reaped by the next start."""
+    import json
+
+    from gopitfalls import registry
+    from gopitfalls.backends import LocalBackend
+    from gopitfalls.build import build
+
+    orphan = subprocess.Popen([str(build(hostile("endless_loop")).path)],
+                              start_new_session=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (registry.run_dir() / f"{orphan.pid}.json").write_text(json.dumps({
+        "pid": orphan.pid, "pgid": orphan.pid, "program": "endless_loop",
+        "started": registry.process_start(orphan.pid), "owner": dead.pid, "owner_start": 1.0}))
+    LocalBackend()
+    assert orphan.wait(timeout=5) == -signal.SIGKILL
+    assert not (registry.run_dir() / f"{orphan.pid}.json").exists()
