@@ -222,7 +222,8 @@ class LocalBackend:
     def start(self, binary: Binary, args: list[str], env: dict[str, str], limits: Limits,
               sink: LineSink) -> Process:
         as_limit = None if binary.race else self._as_limit(limits)
-        nofile = limits.nofile
+        # Raising a hard limit needs privileges; ask for no more than we have.
+        nofile = min(limits.nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
         def preexec() -> None:  # runs in the child between fork and exec
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))

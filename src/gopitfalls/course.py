@@ -115,22 +115,23 @@ class Lesson:
                           f"go-samples/{self.slug}/{variant}/{file}")
 
     def diff(self, file: str = "main.go", match: str | None = None, context: int = 2):
-        """Unified diff broken → fixed; with ``match``, only the hunks that mention it."""
+        """The changes from broken to fixed, one block per change; with ``match``, only the
+        blocks whose changed lines mention it (so a notebook can show one fix step)."""
         a = self.source("broken", file).splitlines()
         b = self.source("fixed", file).splitlines()
-        lines = list(difflib.unified_diff(a, b, f"broken/{file}", f"fixed/{file}", n=context,
-                                          lineterm=""))
-        hunks, current = [], []
-        for line in lines[2:]:
-            if line.startswith("@@") and current:
-                hunks.append(current)
-                current = []
-            current.append(line)
-        if current:
-            hunks.append(current)
-        if match:
-            hunks = [h for h in hunks if any(match in ln for ln in h)]
-        return _diff_html([ln for h in hunks for ln in h])
+        blocks = []
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
+            if tag == "equal":
+                continue
+            changed = [f"-{ln}" for ln in a[i1:i2]] + [f"+{ln}" for ln in b[j1:j2]]
+            code = [ln for ln in changed if not ln[1:].strip().startswith("//")]
+            if match and not any(match in ln for ln in code):
+                continue  # (a block of comments only is never a step of the fix)
+            before = [f" {ln}" for ln in a[max(0, i1 - context):i1]]
+            after = [f" {ln}" for ln in a[i2:i2 + context]]
+            blocks.append([f"@@ broken/{file}:{i1 + 1} → fixed/{file}:{j1 + 1} @@",
+                           *before, *changed, *after])
+        return _diff_html([ln for block in blocks for ln in block])
 
 
 def _code_html(lines: list[str], first_number: int, marked: set[int], caption: str):

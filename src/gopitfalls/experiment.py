@@ -52,6 +52,8 @@ class Run:
                 "load": self.load}[source]
         ts, vs = [], []
         for row in rows:
+            if source == "load" and name.endswith("_ms") and not row.get("done"):
+                continue  # no request completed in that interval: no latency to show
             value = _lookup(row, name)
             if value is not None:
                 ts.append(row["t"])
@@ -223,11 +225,13 @@ def run(
             if during_load:
                 during_load(base_url)
             while not load_run.done():
-                if process.poll() is not None:
+                if process.poll() is not None:  # died under load: no point going on
+                    load_run.process.stop(0.5)
                     break
                 report((baseline_s + time.time() - t0 - result.events[-1][0]) / planned)
-                time.sleep(0.25)
-            load_run.finish()
+                time.sleep(0.1)
+            else:
+                load_run.finish()
             result.events.append((time.time() - t0, "load stop"))
             idle(cooldown_s, (baseline_s + load.duration_s) / planned)
         elif not load:

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .backends import Limits, LocalBackend
+from .backends import Limits, get_backend
 from .build import Binary, build
 
 TOOLS_DIR = Path(__file__).parent / "gotools"
@@ -73,7 +73,7 @@ class LoadRun:
         self.started_at: float | None = None
         limits = Limits(memory_mb=2048, nofile=65536, timeout_s=spec.duration_s
                         + spec.timeout_s + 30)
-        self.process = LocalBackend().start(tool("loadgen"), spec.args(base_url), {}, limits,
+        self.process = get_backend("local").start(tool("loadgen"), spec.args(base_url), {}, limits,
                                             self._line)
 
     def _line(self, stream: str, line: str, t: float) -> None:

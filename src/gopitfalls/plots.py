@@ -56,21 +56,25 @@ def _variant_color(run: Run) -> str | None:
 
 
 def draw(ax, run: Run, metric: str, *, color: str | None = None, label: str | None = None,
-         events: bool = True) -> None:
+         events: bool = True, align: bool = False) -> None:
+    """Plot one metric of one run; ``align`` puts t=0 at the start of load, so runs with
+    different start-up times line up."""
     source, name = split_metric(metric)
     ts, vs = run.series(name, source)
+    shift = (run.event_time("load start") or 0.0) if align else 0.0
     ylabel, scale = metric_label(metric)
-    ax.plot(ts, [v * scale for v in vs], color=color or _variant_color(run),
+    ax.plot([t - shift for t in ts], [v * scale for v in vs], color=color or _variant_color(run),
             label=label or run.label, linewidth=1.8)
     ax.set_ylabel(ylabel)
-    ax.set_xlabel("seconds since start")
+    ax.set_xlabel("seconds since load started" if align else "seconds since start")
     if events:
-        mark_events(ax, run)
+        mark_events(ax, run, shift)
     _style(ax)
 
 
-def mark_events(ax, run: Run) -> None:
+def mark_events(ax, run: Run, shift: float = 0.0) -> None:
     for t, name in run.events:
+        t -= shift
         if name in EVENT_STYLE:
             color, ls = EVENT_STYLE[name]
             ax.axvline(t, color=color, linestyle=ls, linewidth=1, alpha=0.7)
@@ -95,11 +99,12 @@ def compare(broken: Run, fixed: Run, metrics: list[str], title: str = ""):
     """Broken and fixed side by side: one panel per metric, both runs on the same axes."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        draw(ax, broken, metric, color=COLORS["broken"], label="broken")
-        draw(ax, fixed, metric, color=COLORS["fixed"], label="fixed", events=False)
+        draw(ax, broken, metric, color=COLORS["broken"], label="broken", align=True)
+        draw(ax, fixed, metric, color=COLORS["fixed"], label="fixed", events=False, align=True)
+        shift = fixed.event_time("load start") or 0.0
         for t, name in fixed.events:
             if name.startswith("killed"):
-                ax.axvline(t, color=COLORS["fixed"], linewidth=2)
+                ax.axvline(t - shift, color=COLORS["fixed"], linewidth=2)
         ax.legend(loc="upper left", frameon=False)
     if title:
         fig.suptitle(title)

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 
-from .backends import Limits, LocalBackend
+from .backends import Limits, get_backend
 from .load import tool
 
 PROBE_PREFIX = "@probe "
@@ -66,7 +66,7 @@ class UpstreamServer:
         self.lines: list[str] = []
         args = [f"-addr=127.0.0.1:{self.port}", f"-mode={spec.mode}",
                 f"-delay={spec.delay_s * 1000:g}ms", f"-body-size={spec.body_size}"]
-        self.process = LocalBackend().start(tool("upstream"), args, {},
+        self.process = get_backend("local").start(tool("upstream"), args, {},
                                             Limits(memory_mb=1024, nofile=65536, timeout_s=600),
                                             self._line)
         if not wait_for_port(self.port, 10, lambda: self.process.poll() is None):

@@ -2,7 +2,7 @@
 //
 // The pitfall: the work runs in a goroutine started with context.Background(), and the
 // slow steps sleep instead of watching a context. When the caller gives up (here after
-// 100 ms), the handler returns, but the work carries on for its full two seconds, for
+// 100 ms), the handler returns, but the work carries on for its full four seconds, for
 // nobody. Under steady load the goroutines pile up: rate × work time of them.
 package main
 
@@ -23,7 +23,7 @@ var (
 )
 
 // stepTime is how long each of the two slow dependency calls takes.
-const stepTime = time.Second
+const stepTime = 2 * time.Second
 
 // lookupAccount and priceAccount stand in for slow dependency calls (a database query,
 // a pricing service). They ignore ctx, as blocking calls written without it do.

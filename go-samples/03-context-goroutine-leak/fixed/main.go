@@ -27,10 +27,10 @@ var (
 )
 
 // stepTime is how long each of the two slow dependency calls takes.
-const stepTime = time.Second
+const stepTime = 2 * time.Second
 
 // budget bounds the whole report, whatever the caller's own deadline.
-const budget = 3 * time.Second
+const budget = 5 * time.Second
 
 // sleep waits like a slow dependency call, but gives up as soon as ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {

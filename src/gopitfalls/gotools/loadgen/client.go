@@ -1,0 +1,467 @@
+package main
+
+// A minimal HTTP/1.1 client on net.Conn, used instead of net/http for speed:
+// one pre-built request, no allocations per request on the keep-alive path.
+// It understands status lines, headers, Content-Length, chunked bodies,
+// close-delimited bodies, 1xx interim responses, HEAD/204/304 (no body) and
+// "Connection: close" from the server.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	errMalformed   = errors.New("malformed HTTP response")
+	errHeaderLarge = errors.New("HTTP response header line too long")
+	errPoolTimeout = timeoutError{"timed out waiting for a free connection"}
+)
+
+type timeoutError struct{ msg string }
+
+func (e timeoutError) Error() string   { return e.msg }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
+
+type header struct{ name, value string }
+
+// target holds what is needed to send one kind of request.
+type target struct {
+	addr       string // host:port to dial
+	req        []byte // the complete request, body included
+	head       bool   // HEAD request: responses have no body
+	idempotent bool   // safe to retry once on a stale keep-alive connection
+	keepalive  bool
+}
+
+func newTarget(addr, host, requestURI, method string, headers []header, body string, keepalive bool) *target {
+	var b strings.Builder
+	b.WriteString(method)
+	b.WriteByte(' ')
+	b.WriteString(requestURI)
+	b.WriteString(" HTTP/1.1\r\n")
+	hostSet, uaSet := false, false
+	for _, h := range headers {
+		switch {
+		case strings.EqualFold(h.name, "Host"):
+			hostSet = true
+		case strings.EqualFold(h.name, "User-Agent"):
+			uaSet = true
+		case strings.EqualFold(h.name, "Content-Length"), strings.EqualFold(h.name, "Connection"),
+			strings.EqualFold(h.name, "Transfer-Encoding"):
+			continue // managed by the client
+		}
+		b.WriteString(h.name)
+		b.WriteString(": ")
+		b.WriteString(h.value)
+		b.WriteString("\r\n")
+	}
+	if !hostSet {
+		b.WriteString("Host: " + host + "\r\n")
+	}
+	if !uaSet {
+		b.WriteString("User-Agent: gopitfalls-loadgen\r\n")
+	}
+	switch {
+	case body != "":
+		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	case method == "POST" || method == "PUT" || method == "PATCH":
+		b.WriteString("Content-Length: 0\r\n")
+	}
+	if !keepalive {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	idem := false
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		idem = true
+	}
+	return &target{addr: addr, req: []byte(b.String()), head: method == "HEAD", idempotent: idem, keepalive: keepalive}
+}
+
+type conn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	used int // completed requests on this connection
+}
+
+// pool hands out connections; at most max are open at once (max <= 0: no cap).
+type pool struct {
+	t    *target
+	idle chan *conn
+	sem  chan struct{} // nil when uncapped
+}
+
+func newPool(t *target, maxConns, idleCap int) *pool {
+	p := &pool{t: t}
+	if maxConns > 0 {
+		p.sem = make(chan struct{}, maxConns)
+		idleCap = maxConns
+	}
+	if idleCap < 1 {
+		idleCap = 1
+	}
+	p.idle = make(chan *conn, idleCap)
+	return p
+}
+
+func (p *pool) dial(deadline time.Time) (*conn, error) {
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.Dial("tcp", p.t.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 32<<10)}, nil
+}
+
+func (p *pool) get(deadline time.Time) (*conn, error) {
+	select {
+	case c := <-p.idle:
+		return c, nil
+	default:
+	}
+	if p.sem == nil {
+		return p.dial(deadline)
+	}
+	select {
+	case c := <-p.idle:
+		return c, nil
+	case p.sem <- struct{}{}:
+		return p.dialSlot(deadline)
+	default:
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return nil, errPoolTimeout
+	}
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
+	select {
+	case c := <-p.idle:
+		return c, nil
+	case p.sem <- struct{}{}:
+		return p.dialSlot(deadline)
+	case <-tm.C:
+		return nil, errPoolTimeout
+	}
+}
+
+func (p *pool) dialSlot(deadline time.Time) (*conn, error) {
+	c, err := p.dial(deadline)
+	if err != nil {
+		<-p.sem
+	}
+	return c, err
+}
+
+// put returns a healthy connection for reuse.
+func (p *pool) put(c *conn) {
+	select {
+	case p.idle <- c:
+	default:
+		p.discard(c)
+	}
+}
+
+// discard closes a connection and frees its slot.
+func (p *pool) discard(c *conn) {
+	c.nc.Close()
+	if p.sem != nil {
+		<-p.sem
+	}
+}
+
+// closeIdle closes every idle connection.
+func (p *pool) closeIdle() {
+	for {
+		select {
+		case c := <-p.idle:
+			p.discard(c)
+		default:
+			return
+		}
+	}
+}
+
+// do sends the request and reads the whole response. It returns the final
+// status code, or a transport error.
+func (p *pool) do(deadline time.Time) (int, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := p.get(deadline)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.nc.SetDeadline(deadline); err != nil {
+			p.discard(c)
+			return 0, err
+		}
+		status, keep, nothing, err := c.roundTrip(p.t)
+		if err != nil {
+			p.discard(c)
+			// A reused keep-alive connection the server closed meanwhile:
+			// retry once on a fresh one, as net/http does.
+			if attempt == 0 && c.used > 0 && nothing && p.t.idempotent && isStale(err) {
+				continue
+			}
+			return 0, err
+		}
+		c.used++
+		if keep && p.t.keepalive {
+			p.put(c)
+		} else {
+			p.discard(c)
+		}
+		return status, nil
+	}
+}
+
+func isStale(err error) bool {
+	switch classify(err) {
+	case kindEOF, kindReset:
+		return true
+	}
+	return false
+}
+
+// roundTrip writes the request and consumes the response. keep reports
+// whether the connection may be reused; nothing whether no response byte was
+// read before the error.
+func (c *conn) roundTrip(t *target) (status int, keep, nothing bool, err error) {
+	if _, err = c.nc.Write(t.req); err != nil {
+		return 0, false, true, err
+	}
+	br := c.br
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, len(line) == 0, headerErr(err)
+		}
+		line = trimEOL(line)
+		// "HTTP/1.x NNN ..."
+		if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' ||
+			(len(line) > 12 && line[12] != ' ') {
+			return 0, false, false, errMalformed
+		}
+		http10 := line[7] == '0'
+		status = 0
+		for _, ch := range line[9:12] {
+			if ch < '0' || ch > '9' {
+				return 0, false, false, errMalformed
+			}
+			status = status*10 + int(ch-'0')
+		}
+		if status < 100 {
+			return 0, false, false, errMalformed
+		}
+		contentLength := int64(-1)
+		chunked := false
+		connClose, connKeep := false, false
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return 0, false, false, headerErr(err)
+			}
+			line = trimEOL(line)
+			if len(line) == 0 {
+				break
+			}
+			colon := -1
+			for i, ch := range line {
+				if ch == ':' {
+					colon = i
+					break
+				}
+			}
+			if colon <= 0 {
+				return 0, false, false, errMalformed
+			}
+			name, value := line[:colon], trimSpace(line[colon+1:])
+			switch {
+			case equalFold(name, "Content-Length"):
+				n, ok := parseDecimal(value)
+				if !ok {
+					return 0, false, false, errMalformed
+				}
+				contentLength = n
+			case equalFold(name, "Transfer-Encoding"):
+				if containsFold(value, "chunked") {
+					chunked = true
+				}
+			case equalFold(name, "Connection"):
+				if containsFold(value, "close") {
+					connClose = true
+				}
+				if containsFold(value, "keep-alive") {
+					connKeep = true
+				}
+			}
+		}
+		if status >= 100 && status < 200 {
+			if status == 101 {
+				return 0, false, false, errors.New("unexpected 101 Switching Protocols")
+			}
+			continue // interim response; the final one follows
+		}
+		keep = !connClose && (!http10 || connKeep)
+		switch {
+		case t.head || status == 204 || status == 304:
+		case chunked:
+			if err := readChunked(br); err != nil {
+				return 0, false, false, err
+			}
+		case contentLength >= 0:
+			if _, err := br.Discard(int(contentLength)); err != nil {
+				return 0, false, false, bodyErr(err)
+			}
+		default: // delimited by the server closing the connection
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				return 0, false, false, err
+			}
+			keep = false
+		}
+		return status, keep, false, nil
+	}
+}
+
+func headerErr(err error) error {
+	if err == bufio.ErrBufferFull {
+		return errHeaderLarge
+	}
+	return err
+}
+
+func bodyErr(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func readChunked(br *bufio.Reader) error {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return bodyErr(headerErr(err))
+		}
+		line = trimEOL(line)
+		var size int64
+		digits := 0
+		for _, ch := range line {
+			var d byte
+			switch {
+			case ch >= '0' && ch <= '9':
+				d = ch - '0'
+			case ch >= 'a' && ch <= 'f':
+				d = ch - 'a' + 10
+			case ch >= 'A' && ch <= 'F':
+				d = ch - 'A' + 10
+			case ch == ';' || ch == ' ' || ch == '\t':
+				goto done
+			default:
+				return fmt.Errorf("%w: bad chunk size", errMalformed)
+			}
+			digits++
+			if digits > 15 {
+				return fmt.Errorf("%w: chunk too large", errMalformed)
+			}
+			size = size<<4 | int64(d)
+		}
+	done:
+		if digits == 0 {
+			return fmt.Errorf("%w: bad chunk size", errMalformed)
+		}
+		if size == 0 { // trailers, then an empty line
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return bodyErr(headerErr(err))
+				}
+				if len(trimEOL(line)) == 0 {
+					return nil
+				}
+			}
+		}
+		if _, err := br.Discard(int(size)); err != nil {
+			return bodyErr(err)
+		}
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return bodyErr(headerErr(err))
+		}
+		if len(trimEOL(line)) != 0 {
+			return fmt.Errorf("%w: missing CRLF after chunk", errMalformed)
+		}
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFold compares ASCII case-insensitively without allocating.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether b contains the lower-case ASCII word s.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if equalFold(b[i:i+len(s)], s) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(ch-'0')
+	}
+	return n, true
+}
