@@ -76,3 +76,12 @@ def wait_until_clean(timeout_s: float = 10.0, owner: int | None = None) -> list[
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """After everything, notebooks included: no process, container, pidfile or temp dir
+    of the engine may remain. (Kernels' guardians reap within a second of the kernel's exit.)"""
+    left = wait_until_clean(15)
+    if left:
+        print("\nLEAK: the engine left these behind:\n  " + "\n  ".join(left))
+        session.exitstatus = 1

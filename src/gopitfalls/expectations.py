@@ -86,11 +86,13 @@ def returns_to_baseline(run: Run, metric: str, *, within_s: float, tolerance: fl
 def killed_by_oom(run: Run) -> str:
     """The program was killed for memory: a cgroup OOM kill (docker) or the local guards."""
     ex = run.exit
-    memory_kills = ("oom", "memory-watchdog", "address-space-guard")
-    return _check(ex is not None and ex.killed_by in memory_kills,
-                  f"{run.label} on {run.backend}: "
-                  + (f"killed by {ex.killed_by}: {ex.detail}" if ex and ex.killed_by
-                     else f"not killed for memory ({ex.detail if ex else 'no exit recorded'})"))
+    ok = ex is not None and ex.killed_by in ("oom", "memory-watchdog", "address-space-guard")
+    if ok:
+        sentence = f"killed by {ex.killed_by}: {ex.detail}"
+    else:
+        how = (ex.detail or ex.killed_by or f"exit code {ex.code}") if ex else "no exit recorded"
+        sentence = f"not killed for memory ({how})"
+    return _check(ok, f"{run.label} on {run.backend}: {sentence}")
 
 
 def survived(run: Run) -> str:

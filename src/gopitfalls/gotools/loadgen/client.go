@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -87,6 +88,13 @@ func newTarget(addr, host, requestURI, method string, headers []header, body str
 	return &target{addr: addr, req: []byte(b.String()), head: method == "HEAD", idempotent: idem, keepalive: keepalive}
 }
 
+// readBufSize bounds header lines and the memory held per connection (the
+// open model may hold thousands); large bodies bypass it (see skip).
+const readBufSize = 8 << 10
+
+// scratch buffers for skipping large bodies, shared by all connections.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 type conn struct {
 	nc   net.Conn
 	br   *bufio.Reader
@@ -119,7 +127,7 @@ func (p *pool) dial(deadline time.Time) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 32<<10)}, nil
+	return &conn{nc: nc, br: bufio.NewReaderSize(nc, readBufSize)}, nil
 }
 
 func (p *pool) get(deadline time.Time) (*conn, error) {
@@ -314,15 +322,15 @@ func (c *conn) roundTrip(t *target) (status int, keep, nothing bool, err error) 
 		switch {
 		case t.head || status == 204 || status == 304:
 		case chunked:
-			if err := readChunked(br); err != nil {
+			if err := c.readChunked(); err != nil {
 				return 0, false, false, err
 			}
 		case contentLength >= 0:
-			if _, err := br.Discard(int(contentLength)); err != nil {
-				return 0, false, false, bodyErr(err)
+			if err := c.skip(contentLength); err != nil {
+				return 0, false, false, err
 			}
 		default: // delimited by the server closing the connection
-			if _, err := io.Copy(io.Discard, br); err != nil {
+			if err := c.skip(-1); err != nil {
 				return 0, false, false, err
 			}
 			keep = false
@@ -345,7 +353,52 @@ func bodyErr(err error) error {
 	return err
 }
 
-func readChunked(br *bufio.Reader) error {
+// skip reads and drops n body bytes (n < 0: until EOF). Small amounts go
+// through the buffered reader; large ones are read from the connection into
+// a shared scratch buffer once the reader's buffer is drained.
+func (c *conn) skip(n int64) error {
+	br := c.br
+	if n >= 0 && n <= int64(br.Size()) {
+		if _, err := br.Discard(int(n)); err != nil {
+			return bodyErr(err)
+		}
+		return nil
+	}
+	buffered := int64(br.Buffered())
+	if n >= 0 && buffered > n {
+		buffered = n
+	}
+	br.Discard(int(buffered))
+	if n >= 0 {
+		n -= buffered
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	buf := *bp
+	for n != 0 {
+		want := buf
+		if n > 0 && n < int64(len(want)) {
+			want = want[:n]
+		}
+		m, err := c.nc.Read(want)
+		if n > 0 {
+			n -= int64(m)
+		}
+		if err != nil {
+			if err == io.EOF && n < 0 {
+				return nil
+			}
+			if n == 0 {
+				return nil
+			}
+			return bodyErr(err)
+		}
+	}
+	return nil
+}
+
+func (c *conn) readChunked() error {
+	br := c.br
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -389,8 +442,8 @@ func readChunked(br *bufio.Reader) error {
 				}
 			}
 		}
-		if _, err := br.Discard(int(size)); err != nil {
-			return bodyErr(err)
+		if err := c.skip(size); err != nil {
+			return err
 		}
 		line, err = br.ReadSlice('\n')
 		if err != nil {

@@ -405,6 +405,14 @@ func TestRawFraming(t *testing.T) {
 		{"interim 100 continue", []string{
 			"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 		}, 1, 6},
+		{"large chunks and large content-length", []string{
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20000\r\n" + strings.Repeat("c", 0x20000) +
+				"\r\n3\r\nabc\r\n0\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("l", 200000),
+		}, 1, 6},
+		{"large close-delimited body", []string{
+			"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + strings.Repeat("d", 300000),
+		}, 6, 6},
 		{"connection close", []string{
 			"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 		}, 6, 6},

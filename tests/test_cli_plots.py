@@ -1,0 +1,46 @@
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from gopitfalls import cli  # noqa: E402
+from gopitfalls.plots import compare, plot_run  # noqa: E402
+
+from .test_engine_units import make_run  # noqa: E402
+
+
+def test_plots_draw_both_runs_aligned_on_load_start():
+    broken = make_run([1, 5, 9, 13], load_at=(0.5, 1.5), label="x/broken")
+    fixed = make_run([1, 1, 1, 1], load_at=(1.0, 2.0), label="x/fixed")
+    fig = compare(broken, fixed, ["goroutines", "expvar.hits"])
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines[:2]] == ["broken", "fixed"] or \
+        {"broken", "fixed"} <= {ln.get_label() for ln in lines}
+    first_x = [ln.get_xdata()[0] for ln in lines if ln.get_label() in ("broken", "fixed")]
+    assert first_x == [-0.5, -1.0]  # t=0 is the start of load in both
+    assert ax.get_xlabel() == "seconds since load started"
+    fig2 = plot_run(broken, ["goroutines"])
+    assert fig2.axes[0].get_ylabel() == "goroutines"
+
+
+def test_cli_list_and_errors(capsys):
+    assert cli.main(["list"]) == 0
+    assert "02-http-client-timeouts" in capsys.readouterr().out
+    assert cli.main(["run", "99"]) == 2
+    assert "no lesson" in capsys.readouterr().err
+
+
+def test_cli_doctor_and_run():
+    out = subprocess.run([sys.executable, "-m", "gopitfalls.cli", "doctor"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "go1.27" in out.stdout and "local:  available" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "gopitfalls.cli", "run", "03", "--variant",
+                          "fixed", "--backend", "local", "--rate", "50", "--duration-s", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "03-context-goroutine-leak/fixed on local" in out.stdout
+    assert "goroutines" in out.stdout and "load: sent 50" in out.stdout

@@ -1,0 +1,144 @@
+"""Unit tests of the layers above the backends: no Go program needed."""
+
+import math
+
+import pytest
+
+from gopitfalls import expectations as expect
+from gopitfalls.backends import Exit
+from gopitfalls.course import LESSONS, lesson
+from gopitfalls.experiment import Run
+from gopitfalls.load import Load
+from gopitfalls.services import parse_probe
+
+
+def make_run(values, load_at=(1.0, 3.0), exit_=None, label="demo/broken", metric="goroutines"):
+    """A Run with one sample per 0.5 s of ``metric``."""
+    samples = [{"t": i * 0.5, metric: v, "expvar": {"hits": v * 2}} for i, v in enumerate(values)]
+    events = [(load_at[0], "load start"), (load_at[1], "load stop")] if load_at else []
+    return Run(label=label, backend="local", enforcement={}, params={"limits": {}},
+               samples=samples, events=events, exit=exit_ or Exit(code=None, killed_by="stopped"),
+               duration_s=len(values) * 0.5)
+
+
+def test_series_reads_probe_fields_and_expvar():
+    r = make_run([1, 2, 3])
+    assert r.series("goroutines") == ([0.0, 0.5, 1.0], [1, 2, 3])
+    assert r.values("expvar.hits") == [2, 4, 6]
+    assert r.peak("goroutines") == 3 and r.final("goroutines") == 3
+    assert r.values("missing") == [] and math.isnan(r.peak("missing"))
+
+
+def test_load_latency_skips_intervals_without_completions():
+    r = make_run([1])
+    r.load = [{"t": 1.0, "done": 0, "p99_ms": 0}, {"t": 1.1, "done": 3, "p99_ms": 12.5}]
+    assert r.series("p99_ms", "load") == ([1.1], [12.5])
+
+
+def test_grows_and_its_failure_sentence():
+    r = make_run([10, 10, 10, 50, 90, 90])
+    assert "from 10 before load to a peak of 90" in expect.grows(r, "goroutines", by_at_least=50)
+    with pytest.raises(expect.ExpectationFailed, match=r"\+80; expected at least \+100"):
+        expect.grows(r, "goroutines", by_at_least=100)
+
+
+def test_stays_flat():
+    r = make_run([10, 10, 10, 12, 11, 10])
+    expect.stays_flat(r, "goroutines", within=2)
+    with pytest.raises(expect.ExpectationFailed, match="stayed within 2 of its pre-load 10"):
+        expect.stays_flat(r, "goroutines", within=1)
+
+
+def test_returns_to_baseline():
+    # load stops at t=3.0; back to 10 at t=3.5
+    r = make_run([10, 10, 10, 80, 80, 80, 80, 10, 10])
+    assert "0.50 s after load stopped" in expect.returns_to_baseline(r, "goroutines",
+                                                                   within_s=1.0)
+    never = make_run([10, 10, 10, 80, 80, 80, 80, 80])
+    with pytest.raises(expect.ExpectationFailed, match="never came back"):
+        expect.returns_to_baseline(never, "goroutines", within_s=1.0)
+
+
+def test_killed_by_oom_accepts_memory_kills_only():
+    for how in ("oom", "memory-watchdog", "address-space-guard"):
+        expect.killed_by_oom(make_run([1], exit_=Exit(code=137, killed_by=how, detail="x")))
+    with pytest.raises(expect.ExpectationFailed, match="not killed for memory"):
+        expect.killed_by_oom(make_run([1], exit_=Exit(code=None, killed_by="stopped")))
+    with pytest.raises(expect.ExpectationFailed, match="timeout"):
+        expect.killed_by_oom(make_run([1], exit_=Exit(code=-9, killed_by="timeout",
+                                                       detail="timeout")))
+
+
+def test_survived_and_exited_with():
+    expect.survived(make_run([1]))
+    with pytest.raises(expect.ExpectationFailed, match="did not survive"):
+        expect.survived(make_run([1], exit_=Exit(code=2, detail="exit code 2")))
+    expect.exited_with(make_run([1], exit_=Exit(code=2)), 2)
+    with pytest.raises(expect.ExpectationFailed, match="exit code 0"):
+        expect.exited_with(make_run([1], exit_=Exit(code=0)), 2)
+
+
+def test_ratio_and_bounds():
+    assert "ratio of 10.0" in expect.ratio_at_least(100, 10, 10, "x")
+    with pytest.raises(expect.ExpectationFailed, match="ratio of 5.0"):
+        expect.ratio_at_least(50, 10, 10, "x")
+    expect.ratio_at_least(10, 0, 10, "zero counts as one")
+    with pytest.raises(expect.ExpectationFailed):
+        expect.at_most(float("nan"), 1, "nan never passes")
+    expect.at_least(3, 3, "equal passes")
+
+
+def test_no_load_window_is_a_clear_failure():
+    with pytest.raises(expect.ExpectationFailed, match="load never started"):
+        expect.grows(make_run([1, 2], load_at=None), "goroutines", by_at_least=1)
+
+
+def test_run_save_and_load_roundtrip(tmp_path):
+    r = make_run([1, 2, 3], exit_=Exit(code=137, killed_by="oom", oom_killed=True, detail="d"))
+    r.stderr = [(0.1, "hello")]
+    for name in ("run.json", "run.json.gz"):
+        back = Run.load_file(r.save(tmp_path / name))
+        assert back.samples == r.samples and back.exit == r.exit
+        assert back.events == r.events and back.stderr == [(0.1, "hello")]
+        assert back.killed and "killed by oom" in back.summary()
+
+
+def test_parse_probe():
+    assert parse_probe('@probe {"t": 1, "goroutines": 3}') == {"t": 1, "goroutines": 3}
+    assert parse_probe("hello") is None
+    assert parse_probe("@probe {broken") is None
+
+
+def test_load_args():
+    args = Load(rate=50, duration_s=2, timeout_s=0.5, path="/x", headers={"A": "b"}).args(
+        "http://127.0.0.1:9/")
+    assert "-url=http://127.0.0.1:9/x" in args and "-rate=50" in args
+    assert "-duration=2s" in args and "-timeout=0.5s" in args and "-header=A: b" in args
+
+
+def test_catalog_is_consistent():
+    for slug, lsn in LESSONS.items():
+        assert slug == lsn.slug and lsn.scenarios
+        assert lsn.notebook.exists(), f"{slug}: notebook missing"
+        for variant in ("broken", "fixed"):
+            assert (lsn.sample(variant) / "main.go").exists(), f"{slug}/{variant} missing"
+    assert lesson("02").slug == "02-http-client-timeouts"
+    with pytest.raises(KeyError, match="no lesson"):
+        lesson("99")
+    with pytest.raises(KeyError, match="has no scenario"):
+        lesson("02").scenario("nope")
+    with pytest.raises(ValueError, match="variant"):
+        lesson("02").sample("nope")
+
+
+def test_diff_blocks_select_one_fix_step():
+    lsn = lesson("02")
+    step = lsn.diff(match="NewRequestWithContext")
+    assert "NewRequestWithContext" in step and "ReadHeaderTimeout" not in step
+    assert "DefaultClient" in lsn.diff()
+
+
+def test_show_source_highlights():
+    html = lesson("02").show_source("broken", highlight=("http.DefaultClient",),
+                                    start="func newMux", end="return mux")
+    assert "background:#fff3b0" in html and "func main" not in html
