@@ -182,11 +182,11 @@ _add(Lesson(
             "every inbound request parks goroutines and file descriptors until the process dies.",
     scenarios={"default": Scenario(
         upstream=Upstream(mode="hang"),
-        load=Load(rate=60, duration_s=5, timeout_s=1.0, path="/quote"),
+        load=Load(rate=60, duration_s=5, timeout_s=2.0, path="/quote"),
         limits=Limits(memory_mb=256, nofile=4096),
         cooldown_s=1.5,
         description="60 req/s for 5 s against an upstream that never answers; the caller "
-                    "gives up after 1 s",
+                    "gives up after 2 s",
     )},
 ))
 

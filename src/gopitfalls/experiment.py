@@ -190,7 +190,7 @@ def run(
     start_kwargs = {} if be.name == "local" else {"ports": (port,)}
     process = None
     load_run = None
-    planned = baseline_s + (load.duration_s if load else 0) + cooldown_s
+    planned = max(0.1, baseline_s + (load.duration_s if load else 0) + cooldown_s)
 
     def report(fraction: float) -> None:
         if progress:

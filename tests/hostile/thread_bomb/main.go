@@ -1,19 +1,13 @@
-// Pins goroutines to OS threads and blocks them, so the runtime keeps creating threads.
+// Pins goroutines to OS threads and parks them, so the runtime keeps creating threads.
 package main
 
-import (
-	"runtime"
-	"syscall"
-)
+import "runtime"
 
 func main() {
 	for {
 		go func() {
 			runtime.LockOSThread()
-			var fds [2]int
-			syscall.Pipe(fds[:])
-			buf := make([]byte, 1)
-			syscall.Read(fds[0], buf) // blocks in a syscall forever, holding its thread
+			select {} // parked forever, and its thread with it
 		}()
 	}
 }

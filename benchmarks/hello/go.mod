@@ -1,0 +1,3 @@
+module gopitfalls/benchmarks/hello
+
+go 1.27
