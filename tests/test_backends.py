@@ -191,3 +191,42 @@ def test_next_start_reaps_orphans_of_dead_owners(hostile, tmp_path):
     LocalBackend()
     assert orphan.wait(timeout=5) == -signal.SIGKILL
     assert not (registry.run_dir() / f"{orphan.pid}.json").exists()
+
+
+def test_during_load_can_signal_the_program(backend, tmp_path):
+    prog = write_program(tmp_path, """
+        package main
+
+        import (
+            "fmt"
+            "net"
+            "os"
+            "os/signal"
+            "syscall"
+        )
+
+        func main() {
+            ln, err := net.Listen("tcp", os.Getenv("ADDR"))
+            if err != nil {
+                panic(err)
+            }
+            defer ln.Close()
+            sigs := make(chan os.Signal, 1)
+            signal.Notify(sigs, syscall.SIGTERM)
+            <-sigs
+            fmt.Println("shutting down gracefully")
+        }
+    """)
+    seen = {}
+
+    def terminate(ctl):
+        seen["url"] = ctl.url
+        ctl.send_signal(signal.SIGTERM)
+        ctl.process.wait(10)
+
+    r = run(prog, backend=backend, during_load=terminate, baseline_s=0.2, cooldown_s=0)
+    assert seen["url"].startswith("http://127.0.0.1:")
+    assert r.exit.code == 0 and r.exit.killed_by is None, r.exit
+    assert "shutting down gracefully" in r.logs("stdout")
+    names = [name for _, name in r.events]
+    assert names[:2] == ["start", "load start"] and {"load stop", "exit 0"} <= set(names)

@@ -79,6 +79,7 @@ class Process:
     enforcement: dict[str, str]
     _stop: Callable[[float], Exit] = field(repr=False)
     _wait: Callable[[float | None], Exit | None] = field(repr=False)
+    _signal: Callable[[int], None] = field(repr=False)
 
     def wait(self, timeout: float | None = None) -> Exit | None:
         return self._wait(timeout)
@@ -88,6 +89,10 @@ class Process:
 
     def stop(self, grace_s: float = 2.0) -> Exit:
         return self._stop(grace_s)
+
+    def send_signal(self, sig: int) -> None:
+        """Deliver a signal (SIGTERM for a graceful-shutdown lesson, say) to the program."""
+        self._signal(sig)
 
 
 _live: set[Process] = set()
@@ -318,8 +323,13 @@ class LocalBackend:
                     registry.kill_group(popen.pid, started)
             return wait(None)
 
+        def send_signal(sig: int) -> None:
+            if popen.poll() is None:
+                popen.send_signal(sig)
+
         process = Process(backend=self.name, pid=popen.pid,
-                          enforcement=self.describe(limits, binary.race), _stop=stop, _wait=wait)
+                          enforcement=self.describe(limits, binary.race), _stop=stop, _wait=wait,
+                          _signal=send_signal)
         _track(process)
         return process
 
@@ -511,8 +521,15 @@ class DockerBackend:
                     pass
             return wait(None)
 
+        def send_signal(sig: int) -> None:
+            try:
+                container.kill(signal=int(sig))
+            except Exception:
+                pass  # already gone
+
         process = Process(backend=self.name, pid=pid,
-                          enforcement=self.describe(limits, binary.race), _stop=stop, _wait=wait)
+                          enforcement=self.describe(limits, binary.race), _stop=stop, _wait=wait,
+                          _signal=send_signal)
         _track(process)
         return process
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .backends import Exit, Limits, get_backend
+from .backends import Exit, Limits, Process, get_backend
 from .build import Binary, build
 from .load import Load, LoadRun
 from .services import Upstream, UpstreamServer, free_port, parse_probe, wait_for_port
@@ -128,6 +128,22 @@ def _lookup(row: dict, name: str):
 Progress = Callable[[Run, float], None]  # (run so far, fraction done 0..1)
 
 
+@dataclass
+class Control:
+    """Handed to ``during_load``: where the program listens, and a way to signal it."""
+
+    url: str
+    process: Process
+    t0: float
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def now(self) -> float:
+        """Seconds since the run started (the time axis of the Run)."""
+        return time.time() - self.t0
+
+
 def run(
     program: str | Path | Binary,
     *,
@@ -144,14 +160,15 @@ def run(
     ready_timeout_s: float = 10.0,
     probe_interval_s: float = 0.1,
     progress: Progress | None = None,
-    during_load: Callable[[str], None] | None = None,
+    during_load: Callable[[Control], None] | None = None,
 ) -> Run:
     """Build and run ``program`` under ``load`` and return what was measured.
 
     The program listens on ``ADDR`` (a free 127.0.0.1 port given in its environment);
     ``UPSTREAM_URL`` points at the upstream when one is asked for. ``during_load`` is
-    called with the program's base URL once load starts (for extra traffic of a lesson's
-    own). The program is stopped at the end unless it died first; its exit says how.
+    called with a :class:`Control` once load starts (for traffic of a lesson's own, or to
+    signal the program); ``load`` may be None with ``during_load`` doing all the traffic.
+    The program is stopped at the end unless it died first; its exit says how.
     """
     binary = program if isinstance(program, Binary) else build(program, race=race)
     limits = limits or Limits()
@@ -219,23 +236,26 @@ def run(
         if not wait_for_port(port, ready_timeout_s, alive):
             if alive():
                 result.events.append((time.time() - t0, "never listened"))
-        elif idle(baseline_s, 0) and load:
-            result.events.append((time.time() - t0, "load start"))
-            load_run = LoadRun(load, base_url, t0)
+        elif idle(baseline_s, 0):
+            driven = load is not None or during_load is not None
+            if driven:
+                result.events.append((time.time() - t0, "load start"))
+            if load:
+                load_run = LoadRun(load, base_url, t0)
             if during_load:
-                during_load(base_url)
-            while not load_run.done():
-                if process.poll() is not None:  # died under load: no point going on
-                    load_run.process.stop(0.5)
-                    break
-                report((baseline_s + time.time() - t0 - result.events[-1][0]) / planned)
-                time.sleep(0.1)
-            else:
-                load_run.finish()
-            result.events.append((time.time() - t0, "load stop"))
-            idle(cooldown_s, (baseline_s + load.duration_s) / planned)
-        elif not load:
-            idle(cooldown_s, baseline_s / planned)
+                during_load(Control(base_url, process, t0))
+            if load_run:
+                while not load_run.done():
+                    if process.poll() is not None:  # died under load: no point going on
+                        load_run.process.stop(0.5)
+                        break
+                    report((baseline_s + time.time() - t0 - result.events[-1][0]) / planned)
+                    time.sleep(0.1)
+                else:
+                    load_run.finish()
+            if driven:
+                result.events.append((time.time() - t0, "load stop"))
+            idle(cooldown_s, 1 - cooldown_s / planned)
     finally:
         if load_run is not None and not load_run.done():
             load_run.process.stop(0.5)
