@@ -230,3 +230,32 @@ def test_during_load_can_signal_the_program(backend, tmp_path):
     assert "shutting down gracefully" in r.logs("stdout")
     names = [name for _, name in r.events]
     assert names[:2] == ["start", "load start"] and {"load stop", "exit 0"} <= set(names)
+
+
+def test_race_builds_run_and_report_races(backend, tmp_path):
+    prog = write_program(tmp_path, """
+        package main
+
+        import (
+            "fmt"
+            "sync"
+        )
+
+        func main() {
+            counter := 0
+            var wg sync.WaitGroup
+            for range 2 {
+                wg.Add(1)
+                go func() {
+                    defer wg.Done()
+                    counter++
+                }()
+            }
+            wg.Wait()
+            fmt.Println("counter", counter)
+        }
+    """)
+    r = run(prog, backend=backend, race=True, ready_timeout_s=20)
+    assert any("WARNING: DATA RACE" in line for line in r.logs()), r.logs()[:20]
+    assert r.exit.code == 66  # the race detector's exit code
+    assert "race" in r.params and r.params["race"] is True
