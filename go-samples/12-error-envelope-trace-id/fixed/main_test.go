@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Requests that produce each error kind; LESSON.md lists the same ones.
+var errorRequests = []struct {
+	method, path, body string
+	status             int
+}{
+	{"GET", "/api/orders/abc", "", 400},
+	{"GET", "/api/orders/5000", "", 404},
+	{"GET", "/api/orders/26", "", 503},
+	{"POST", "/api/orders", `{"sku":`, 400},
+	{"POST", "/api/orders", `{"sku":"","quantity":1}`, 422},
+	{"POST", "/api/orders", `{"sku":"sku-rare","quantity":5}`, 409},
+}
+
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type seen struct {
+	status      int
+	contentType string
+	traceHeader string
+	body        map[string]any
+}
+
+// TestErrorsUnderLoad: every error body is one shape of problem+json, its
+// trace_id equals the Trace-Id header, and exactly one log line carries it.
+func TestErrorsUnderLoad(t *testing.T) {
+	logs := &syncBuffer{}
+	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(logs, nil)}))
+	srv := httptest.NewServer(newHandler())
+	defer srv.Close()
+
+	var mu sync.Mutex
+	var got []seen
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				rq := errorRequests[(w+i)%len(errorRequests)]
+				req, _ := http.NewRequest(rq.method, srv.URL+rq.path, strings.NewReader(rq.body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var body map[string]any
+				json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if resp.StatusCode != rq.status {
+					t.Errorf("%s %s: %d, want %d", rq.method, rq.path, resp.StatusCode, rq.status)
+				}
+				mu.Lock()
+				got = append(got, seen{resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Trace-Id"), body})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+
+	perTrace := map[string]int{}
+	for _, l := range logs.lines() {
+		id, _ := l["trace_id"].(string)
+		perTrace[id]++
+	}
+	wantKeys := []string{"detail", "instance", "status", "title", "trace_id", "type"}
+	for _, s := range got {
+		if s.contentType != "application/problem+json" {
+			t.Fatalf("Content-Type %q", s.contentType)
+		}
+		if keys := slices.Sorted(maps.Keys(s.body)); !slices.Equal(keys, wantKeys) {
+			t.Fatalf("body members %v, want %v", keys, wantKeys)
+		}
+		if s.body["trace_id"] != s.traceHeader || len(s.traceHeader) != 32 {
+			t.Fatalf("body trace_id %v, header %q", s.body["trace_id"], s.traceHeader)
+		}
+		if int(s.body["status"].(float64)) != s.status {
+			t.Fatalf("body status %v, response %d", s.body["status"], s.status)
+		}
+		if n := perTrace[s.traceHeader]; n != 1 {
+			t.Fatalf("trace %s: %d log lines, want exactly 1", s.traceHeader, n)
+		}
+	}
+	if perTrace[""] != 0 {
+		t.Errorf("%d request log lines without a trace_id", perTrace[""])
+	}
+}
+
+func TestTraceparentIsHonoured(t *testing.T) {
+	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(io.Discard, nil)}))
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req := httptest.NewRequest("GET", "/api/orders/5000", nil)
+	req.Header.Set("traceparent", "00-"+id+"-00f067aa0ba902b7-01")
+	rec := httptest.NewRecorder()
+	newHandler().ServeHTTP(rec, req)
+	if got := rec.Header().Get("Trace-Id"); got != id {
+		t.Errorf("Trace-Id %q, want the caller's %q", got, id)
+	}
+	if !strings.Contains(rec.Body.String(), `"trace_id":"`+id+`"`) {
+		t.Errorf("body %s lacks the caller's trace id", rec.Body)
+	}
+}
+
+func TestSuccessIsNotLogged(t *testing.T) {
+	logs := &syncBuffer{}
+	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(logs, nil)}))
+	rec := httptest.NewRecorder()
+	newHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/orders/42", nil))
+	if rec.Code != 200 || len(logs.lines()) != 0 {
+		t.Errorf("status %d, %d log lines; want 200 and none", rec.Code, len(logs.lines()))
+	}
+}
