@@ -142,3 +142,15 @@ def test_show_source_highlights():
     html = lesson("02").show_source("broken", highlight=("http.DefaultClient",),
                                     start="func newMux", end="return mux")
     assert "background:#fff3b0" in html and "func main" not in html
+
+
+def test_catalog_file_with_an_unknown_key_names_the_file(tmp_path):
+    from gopitfalls.course import load_catalog
+
+    lesson_dir = tmp_path / "go-samples" / "99-demo"
+    lesson_dir.mkdir(parents=True)
+    (lesson_dir / "lesson.toml").write_text(
+        'title = "t"\nchapter = 1\npitfall = "p"\n[scenarios.default]\n'
+        'load = { rate = 1, speed = 2 }\n')
+    with pytest.raises(ValueError, match=r"99-demo/lesson.toml: scenario 'default'.*speed"):
+        load_catalog(tmp_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import html
 import os
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -167,70 +168,48 @@ def _html(markup: str):
     return _Text(markup)
 
 
-LESSONS: dict[str, Lesson] = {}
+def _scenario(name: str, data: dict, where: Path) -> Scenario:
+    try:
+        return Scenario(
+            load=Load(**data["load"]) if "load" in data else None,
+            upstream=Upstream(**data["upstream"]) if "upstream" in data else None,
+            limits=Limits(**data.get("limits", {})),
+            env={k: str(v) for k, v in data.get("env", {}).items()},
+            baseline_s=float(data.get("baseline_s", 0.5)),
+            cooldown_s=float(data.get("cooldown_s", 1.0)),
+            description=data.get("description", ""),
+        )
+    except TypeError as exc:  # an unknown key: name the file and the scenario
+        raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
 
 
-def _add(lesson: Lesson) -> None:
-    LESSONS[lesson.slug] = lesson
+def load_catalog(root: Path | None = None) -> dict[str, Lesson]:
+    """Read every ``go-samples/NN-slug/lesson.toml``: each lesson's metadata lives next to
+    its programs, so adding a lesson never touches the engine."""
+    root = root or course_root()
+    lessons = {}
+    for path in sorted((root / "go-samples").glob("*/lesson.toml")):
+        data = tomllib.loads(path.read_text())
+        slug = path.parent.name
+        lessons[slug] = Lesson(
+            slug=slug, title=data["title"], chapter=int(data["chapter"]),
+            pitfall=" ".join(data["pitfall"].split()),
+            scenarios={name: _scenario(name, sc, path)
+                       for name, sc in data.get("scenarios", {}).items()},
+        )
+    return lessons
 
 
-_add(Lesson(
-    slug="02-http-client-timeouts",
-    title="HTTP clients without timeouts",
-    chapter=1,
-    pitfall="http.DefaultClient waits forever for an upstream that accepts and never answers; "
-            "every inbound request parks goroutines and file descriptors until the process dies.",
-    scenarios={"default": Scenario(
-        upstream=Upstream(mode="hang"),
-        load=Load(rate=60, duration_s=5, timeout_s=2.0, path="/quote"),
-        limits=Limits(memory_mb=256, nofile=4096),
-        cooldown_s=1.5,
-        description="60 req/s for 5 s against an upstream that never answers; the caller "
-                    "gives up after 2 s",
-    )},
-))
-
-_add(Lesson(
-    slug="03-context-goroutine-leak",
-    title="Work that outlives its request",
-    chapter=1,
-    pitfall="Background work started with context.Background() keeps running after the "
-            "client has gone; under load the goroutines pile up.",
-    scenarios={"default": Scenario(
-        load=Load(rate=150, duration_s=4, timeout_s=0.1, path="/report?id=42"),
-        limits=Limits(memory_mb=256, nofile=4096),
-        cooldown_s=2.5,
-        description="150 req/s for 4 s; every caller gives up after 100 ms",
-    )},
-))
-
-_add(Lesson(
-    slug="10-response-body-and-unbounded-read",
-    title="Response bodies: unclosed and unbounded",
-    chapter=2,
-    pitfall="An unclosed response body pins its connection, so every call dials anew; an "
-            "io.ReadAll of an upstream body reads as much as the upstream sends, until the "
-            "process is killed.",
-    scenarios={
-        "default": Scenario(
-            upstream=Upstream(mode="ok"),
-            load=Load(rate=100, duration_s=4, timeout_s=2.0, path="/stock?sku=a"),
-            limits=Limits(memory_mb=256, nofile=4096),
-            description="100 req/s for 4 s on /stock, which calls the upstream once each",
-        ),
-        "big-body": Scenario(
-            upstream=Upstream(mode="big", body_size="1GiB"),
-            load=Load(rate=2, duration_s=4, timeout_s=3.0, path="/import"),
-            limits=Limits(memory_mb=256, nofile=4096),
-            description="2 req/s on /import while the upstream answers with a 1 GiB catalog; "
-                        "memory capped at 256 MB",
-        ),
-    },
-))
+try:
+    LESSONS: dict[str, Lesson] = load_catalog()
+except FileNotFoundError:  # installed without the course files: the engine still works
+    LESSONS = {}
 
 
 def lesson(slug: str) -> Lesson:
     """Look a lesson up by slug, or by its number ("02")."""
+    if not LESSONS:
+        course_root()  # raises the error that says where the course files should be
     if slug in LESSONS:
         return LESSONS[slug]
     matches = [lsn for lsn in LESSONS.values() if lsn.number == slug or lsn.slug.startswith(slug)]

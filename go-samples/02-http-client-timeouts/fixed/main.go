@@ -25,7 +25,7 @@ import (
 var upstreamCalls = expvar.NewInt("upstream_calls")
 
 // budget is how long one quote may take end to end, upstream call included.
-const budget = 500 * time.Millisecond
+const budget = time.Second
 
 func newUpstreamClient() *http.Client {
 	return &http.Client{

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseTraceparent(t *testing.T) {
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	cases := []struct {
+		header string
+		ok     bool
+	}{
+		{"00-" + id + "-00f067aa0ba902b7-01", true},
+		{"00-" + id + "-00f067aa0ba902b7-00", true},
+		{"01-" + id + "-00f067aa0ba902b7-01-what-the-future-adds", true},   // later version: extra fields allowed
+		{"00-" + id + "-00f067aa0ba902b7-01-extra", false},                 // version 00 is exactly 55 characters
+		{"ff-" + id + "-00f067aa0ba902b7-01", false},                       // version ff is forbidden
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false}, // uppercase
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", false}, // all-zero trace id
+		{"00-" + id + "-0000000000000000-01", false},                       // all-zero parent id
+		{"00-" + id + "-00f067aa0ba902b7", false},                          // no flags
+		{"00_" + id + "_00f067aa0ba902b7_01", false},
+		{"00-" + id[:31] + "g-00f067aa0ba902b7-01", false},
+		{"", false},
+	}
+	for _, c := range cases {
+		got, ok := parseTraceparent(c.header)
+		if ok != c.ok || (ok && got != id) {
+			t.Errorf("parseTraceparent(%q) = %q, %v; want ok=%v", c.header, got, ok, c.ok)
+		}
+	}
+}
+
+// logs runs fn with the default logger writing JSON into a buffer, and returns the records.
+func logs(t *testing.T, fn func()) []map[string]any {
+	t.Helper()
+	var buf bytes.Buffer // JSONHandler serialises its writes, so a plain buffer is safe
+	old := slog.Default()
+	slog.SetDefault(newLogger(&buf))
+	defer slog.SetDefault(old)
+	fn()
+	var records []map[string]any
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var rec map[string]any
+		if err := dec.Decode(&rec); err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, rec)
+	}
+	return records
+}
+
+// Concurrent checkouts, each with its own traceparent: every line carries the trace id
+// of its request, the response returns it, and each request's lines form its timeline.
+func TestEveryLineCarriesItsTraceID(t *testing.T) {
+	const n = 20
+	headers := make([]string, n)
+	records := logs(t, func() {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				url := fmt.Sprintf("/checkout?order=%d", 1000+i)
+				if i%5 == 0 {
+					url += "&card=declined"
+				}
+				req := httptest.NewRequest("GET", url, nil)
+				req.Header.Set("traceparent", fmt.Sprintf("00-%032x-00f067aa0ba902b7-01", i+1))
+				rec := httptest.NewRecorder()
+				routes().ServeHTTP(rec, req)
+				headers[i] = rec.Header().Get("X-Trace-Id")
+			})
+		}
+		wg.Wait()
+	})
+	perTrace := map[string][]map[string]any{}
+	for _, rec := range records {
+		id, _ := rec["trace_id"].(string)
+		perTrace[id] = append(perTrace[id], rec)
+	}
+	for i := range n {
+		id := fmt.Sprintf("%032x", i+1)
+		if headers[i] != id {
+			t.Errorf("request %d: X-Trace-Id %q, want %q", i, headers[i], id)
+		}
+		want := []string{"checkout started", "cart loaded", "stock reserved", "charging card", "order confirmed"}
+		if i%5 == 0 {
+			want = []string{"checkout started", "cart loaded", "stock reserved", "charging card", "payment failed", "checkout failed"}
+		}
+		got := perTrace[id]
+		if len(got) != len(want) {
+			t.Fatalf("trace %s: %d lines, want %d", id, len(got), len(want))
+		}
+		var last time.Time
+		for j, rec := range got {
+			if rec["msg"] != want[j] {
+				t.Errorf("trace %s line %d: msg %q, want %q", id, j, rec["msg"], want[j])
+			}
+			ts, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
+			if err != nil || ts.Before(last) {
+				t.Errorf("trace %s line %d: time %v (%v), not after %v", id, j, rec["time"], err, last)
+			}
+			last = ts
+		}
+	}
+	if len(perTrace) != n {
+		t.Errorf("%d distinct trace ids in the log, want %d (lines without one: %d)", len(perTrace), n, len(perTrace[""]))
+	}
+}
+
+// Without a traceparent, or with an invalid one, the request gets a new trace id.
+func TestNewTraceIDWhenMissingOrInvalid(t *testing.T) {
+	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, header := range []string{"", "00-zz-00f067aa0ba902b7-01"} {
+		var got string
+		records := logs(t, func() {
+			req := httptest.NewRequest("GET", "/checkout?order=7", nil)
+			if header != "" {
+				req.Header.Set("traceparent", header)
+			}
+			rec := httptest.NewRecorder()
+			routes().ServeHTTP(rec, req)
+			got = rec.Header().Get("X-Trace-Id")
+		})
+		if !hex32.MatchString(got) || got == "00000000000000000000000000000000" {
+			t.Fatalf("traceparent %q: X-Trace-Id %q, want 32 lowercase hex digits", header, got)
+		}
+		for _, rec := range records {
+			if rec["trace_id"] != got {
+				t.Errorf("traceparent %q: line %v lacks trace id %s", header, rec, got)
+			}
+		}
+	}
+}
