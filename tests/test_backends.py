@@ -259,3 +259,33 @@ def test_race_builds_run_and_report_races(backend, tmp_path):
     assert any("WARNING: DATA RACE" in line for line in r.logs()), r.logs()[:20]
     assert r.exit.code == 66  # the race detector's exit code
     assert "race" in r.params and r.params["race"] is True
+
+
+def test_probe_counts_fds_even_at_the_limit(backend, tmp_path):
+    prog = write_program(tmp_path, """
+        package main
+
+        import (
+            "fmt"
+            "os"
+            "time"
+        )
+
+        func main() {
+            var files []*os.File
+            for {
+                f, err := os.Open("/proc/self/stat")
+                if err != nil {
+                    fmt.Println("stopped:", err)
+                    break
+                }
+                files = append(files, f)
+            }
+            time.Sleep(500 * time.Millisecond)
+            fmt.Println("held", len(files))
+        }
+    """)
+    r = run(prog, backend=backend, limits=Limits(nofile=200), ready_timeout_s=10)
+    assert any("too many open files" in line for line in r.logs("stdout"))
+    assert r.peak("fds") >= 195  # counted at the limit, not reported as 0
+    assert r.final("fds") >= 195

@@ -30,7 +30,8 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -62,37 +63,89 @@ class Exit:
     oom_killed: bool = False
     detail: str = ""
 
-    @property
-    def crashed(self) -> bool:
-        return self.killed_by not in (None, "stopped") or (self.code not in (0, None))
-
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-@dataclass(eq=False)
 class Process:
-    """A running program. ``stop()`` and ``wait()`` return its :class:`Exit`."""
+    """A running program, whichever backend runs it. ``wait()`` and ``stop()`` return its
+    :class:`Exit`. The subclasses say how to look at, signal and kill the program; this
+    class decides how a run ends and how that is told: the first reason to kill it wins
+    (a watchdog's, the timeout's, or "stopped" when the engine ends the run)."""
 
-    backend: str
-    pid: int | None
-    enforcement: dict[str, str]
-    _stop: Callable[[float], Exit] = field(repr=False)
-    _wait: Callable[[float | None], Exit | None] = field(repr=False)
-    _signal: Callable[[int], None] = field(repr=False)
+    backend = ""
+    poll_interval_s = 0.02
 
-    def wait(self, timeout: float | None = None) -> Exit | None:
-        return self._wait(timeout)
+    def __init__(self, pid: int | None, limits: Limits, enforcement: dict[str, str]):
+        self.pid, self.limits, self.enforcement = pid, limits, enforcement
+        self._deadline = time.monotonic() + limits.timeout_s
+        self._lock = threading.Lock()
+        self._collect_lock = threading.Lock()
+        self._killed_by: str | None = None
+        self._detail = ""
+        self._exit: Exit | None = None
+        _track(self)
 
-    def poll(self) -> Exit | None:
-        return self._wait(0)
+    # -- what a backend provides
+    def _exited(self) -> bool:
+        raise NotImplementedError
 
-    def stop(self, grace_s: float = 2.0) -> Exit:
-        return self._stop(grace_s)
+    def _terminate(self, grace_s: float) -> None:
+        """Ask the program to stop (SIGTERM), killing it after ``grace_s``."""
+        raise NotImplementedError
+
+    def _hard_kill(self) -> None:
+        raise NotImplementedError
+
+    def _collect(self) -> Exit:
+        """Once it has exited: release everything and say how it ended."""
+        raise NotImplementedError
 
     def send_signal(self, sig: int) -> None:
         """Deliver a signal (SIGTERM for a graceful-shutdown lesson, say) to the program."""
-        self._signal(sig)
+        raise NotImplementedError
+
+    # -- shared
+    def kill(self, reason: str, detail: str) -> None:
+        with self._lock:
+            if self._killed_by is None and self._exit is None:
+                self._killed_by, self._detail = reason, detail
+        self._hard_kill()
+
+    def wait(self, timeout: float | None = None) -> Exit | None:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._exit is not None:
+                return self._exit
+            if self._exited():
+                with self._collect_lock:  # one caller collects; the others get its Exit
+                    if self._exit is None:
+                        self._exit = self._collect()
+                _untrack(self)
+                return self._exit
+            if time.monotonic() > self._deadline:
+                self.kill("timeout", f"still running after the {self.limits.timeout_s:.0f} s "
+                          "timeout")
+            if end is not None and time.monotonic() >= end:
+                return None
+            time.sleep(self.poll_interval_s)
+
+    def poll(self) -> Exit | None:
+        return self.wait(0)
+
+    def stop(self, grace_s: float = 2.0) -> Exit:
+        if self._exit is None and not self._exited():
+            with self._lock:
+                if self._killed_by is None:
+                    self._killed_by = "stopped"
+                    self._detail = "stopped by the engine at the end of the run"
+            self._terminate(grace_s)
+        return self.wait(None)
+
+    def _ending(self, code: int | None, oom: bool = False) -> Exit:
+        """The Exit for an exit code, with the recorded reason if the engine killed it."""
+        return Exit(code=code, killed_by=self._killed_by, oom_killed=oom,
+                    detail=self._detail or _describe_code(code))
 
 
 _live: set[Process] = set()
@@ -252,86 +305,67 @@ class LocalBackend:
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise BackendUnavailable(f"could not start {binary.path}: {exc}") from exc
-        pidfile = registry.write_pidfile(popen.pid, binary.name)
-        started = registry.process_start(popen.pid)
-        state: dict = {"killed_by": None, "detail": ""}
-        lock = threading.Lock()
+        return _LocalProcess(popen, binary, workdir, limits, sink, as_limit,
+                             self.describe(limits, binary.race))
 
-        def kill(reason: str, detail: str) -> None:
-            with lock:
-                if state["killed_by"] is None and popen.poll() is None:
-                    state["killed_by"], state["detail"] = reason, detail
-            registry.kill_group(popen.pid, started)
 
-        guard = _Guard(popen.pid, limits, kill, watch_rss=True)
+class _LocalProcess(Process):
+    backend = "local"
+
+    def __init__(self, popen: subprocess.Popen, binary: Binary, workdir: Path, limits: Limits,
+                 sink: LineSink, as_limit: int | None, enforcement: dict[str, str]):
+        super().__init__(popen.pid, limits, enforcement)
+        self.popen, self.workdir, self.as_limit = popen, workdir, as_limit
+        self.pidfile = registry.write_pidfile(popen.pid, binary.name)
+        self.started = registry.process_start(popen.pid)
+        self.out_of_address_space = False
+        self.guard = _Guard(popen.pid, limits, self.kill, watch_rss=True)
 
         def watching_sink(stream: str, line: str, t: float) -> None:
             # A Go program that hits RLIMIT_AS dies with "fatal error: out of memory".
             if stream == "stderr" and as_limit and "out of memory" in line:
-                state["address_space"] = True
+                self.out_of_address_space = True
             sink(stream, line, t)
 
-        pumps = [threading.Thread(target=_pump, args=(s, n, watching_sink, guard), daemon=True)
-                 for s, n in ((popen.stdout, "stdout"), (popen.stderr, "stderr"))]
-        for t in pumps:
+        self.pumps = [threading.Thread(target=_pump, args=(s, n, watching_sink, self.guard),
+                                       daemon=True)
+                      for s, n in ((popen.stdout, "stdout"), (popen.stderr, "stderr"))]
+        for t in self.pumps:
             t.start()
-        deadline = time.monotonic() + limits.timeout_s
-        finished: dict = {}
 
-        def finish(code: int) -> Exit:
-            if finished:
-                return finished["exit"]
-            registry.kill_group(popen.pid, started)  # any grandchildren go too
-            guard.close()
-            for t in pumps:
-                t.join(timeout=2)
-            pidfile.unlink(missing_ok=True)
-            shutil.rmtree(workdir, ignore_errors=True)
-            _untrack(process)
-            killed_by, detail = state["killed_by"], state["detail"]
-            if killed_by is None and state.get("address_space"):
-                killed_by = "address-space-guard"
-                detail = (f"the Go runtime ran out of its {as_limit // 2**20} MB address-space "
-                          "limit (RLIMIT_AS) before the RSS watchdog saw it")
-            exit_ = Exit(code=code, killed_by=killed_by, detail=detail or _describe_code(code))
-            finished["exit"] = exit_
-            return exit_
+    def _exited(self) -> bool:
+        return self.popen.poll() is not None
 
-        def wait(timeout: float | None) -> Exit | None:
-            end = None if timeout is None else time.monotonic() + timeout
-            while True:
-                code = popen.poll()
-                if code is not None:
-                    return finish(code)
-                if time.monotonic() > deadline:
-                    kill("timeout", f"still running after the {limits.timeout_s:.0f} s timeout")
-                if end is not None and time.monotonic() >= end:
-                    return None
-                time.sleep(0.01)
+    def _hard_kill(self) -> None:
+        registry.kill_group(self.popen.pid, self.started)
 
-        def stop(grace_s: float) -> Exit:
-            if popen.poll() is None:
-                with lock:
-                    if state["killed_by"] is None:
-                        state["killed_by"] = "stopped"
-                        state["detail"] = "stopped by the engine at the end of the run"
-                try:
-                    os.killpg(popen.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                if wait(grace_s) is None:
-                    registry.kill_group(popen.pid, started)
-            return wait(None)
+    def _terminate(self, grace_s: float) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.popen.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            self._hard_kill()
 
-        def send_signal(sig: int) -> None:
-            if popen.poll() is None:
-                popen.send_signal(sig)
+    def send_signal(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
 
-        process = Process(backend=self.name, pid=popen.pid,
-                          enforcement=self.describe(limits, binary.race), _stop=stop, _wait=wait,
-                          _signal=send_signal)
-        _track(process)
-        return process
+    def _collect(self) -> Exit:
+        self._hard_kill()  # any grandchildren go too
+        self.guard.close()
+        for t in self.pumps:
+            t.join(timeout=2)
+        self.pidfile.unlink(missing_ok=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        exit_ = self._ending(self.popen.returncode)
+        if exit_.killed_by is None and self.out_of_address_space:
+            exit_.killed_by = "address-space-guard"
+            exit_.detail = (f"the Go runtime ran out of its {self.as_limit // 2**20} MB "
+                            "address-space limit (RLIMIT_AS) before the RSS watchdog saw it")
+        return exit_
 
 
 def _describe_code(code: int | None) -> str:
@@ -428,110 +462,93 @@ class DockerBackend:
         else:
             kwargs["ports"] = {f"{p}/tcp": ("127.0.0.1", p) for p in ports}
         container = self.client.containers.run(image, **kwargs)
+        return _DockerProcess(container, limits, sink, self.host_network,
+                              self.describe(limits, binary.race))
+
+
+class _DockerProcess(Process):
+    backend = "docker"
+    poll_interval_s = 0.05
+
+    def __init__(self, container, limits: Limits, sink: LineSink, host_network: bool,
+                 enforcement: dict[str, str]):
         container.reload()
         pid = container.attrs["State"].get("Pid") or None
-        state: dict = {"killed_by": None, "detail": ""}
-        lock = threading.Lock()
-
-        def kill(reason: str, detail: str) -> None:
-            with lock:
-                if state["killed_by"] is None:
-                    state["killed_by"], state["detail"] = reason, detail
-            try:
-                container.kill()
-            except Exception:
-                pass
-
-        # The local RSS watchdog is not needed here: the cgroup enforces the cap.
-        guard = _Guard(pid, limits, kill, watch_rss=False) if pid and self.host_network else None
-
-        def follow(stdout: bool) -> None:
-            name = "stdout" if stdout else "stderr"
-            try:
-                pending = b""
-                for chunk in container.logs(stream=True, follow=True, stdout=stdout,
-                                            stderr=not stdout):
-                    if guard is not None:
-                        guard.count_output(len(chunk))
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    now = time.time()
-                    for raw in lines:
-                        sink(name, raw.decode("utf-8", "replace"), now)
-                if pending:
-                    sink(name, pending.decode("utf-8", "replace"), time.time())
-            except Exception:
-                pass
-
-        pumps = [threading.Thread(target=follow, args=(s,), daemon=True) for s in (True, False)]
-        for t in pumps:
+        super().__init__(pid, limits, enforcement)
+        self.container = container
+        # No RSS watchdog here: the cgroup enforces the cap. The listen guard needs the
+        # container's sockets in our network namespace, which host networking gives.
+        self.guard = _Guard(pid, limits, self.kill, watch_rss=False) \
+            if pid and host_network else None
+        self.pumps = [threading.Thread(target=self._follow, args=(s, sink), daemon=True)
+                      for s in (True, False)]
+        for t in self.pumps:
             t.start()
-        deadline = time.monotonic() + limits.timeout_s
-        finished: dict = {}
 
-        def finish() -> Exit:
-            if finished:
-                return finished["exit"]
-            for t in pumps:
-                t.join(timeout=3)
-            if guard is not None:
-                guard.close()
-            container.reload()
-            st = container.attrs["State"]
-            try:
-                container.remove(force=True)
-            except Exception:
-                pass
-            _untrack(process)
-            code = st.get("ExitCode")
-            oom = bool(st.get("OOMKilled"))
-            killed_by, detail = state["killed_by"], state["detail"]
-            if oom:
-                killed_by = "oom"
-                detail = (f"the kernel OOM killer stopped it at the {limits.memory_mb} MB cgroup "
-                          "limit (Docker State.OOMKilled=true)")
-            exit_ = Exit(code=code, killed_by=killed_by, oom_killed=oom,
-                         detail=detail or _describe_code(code))
-            finished["exit"] = exit_
-            return exit_
+    def _follow(self, stdout: bool, sink: LineSink) -> None:
+        name = "stdout" if stdout else "stderr"
+        try:
+            pending = b""
+            for chunk in self.container.logs(stream=True, follow=True, stdout=stdout,
+                                             stderr=not stdout):
+                if self.guard is not None:
+                    self.guard.count_output(len(chunk))
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                now = time.time()
+                for raw in lines:
+                    sink(name, raw.decode("utf-8", "replace"), now)
+            if pending:
+                sink(name, pending.decode("utf-8", "replace"), time.time())
+        except Exception:
+            pass  # the container is gone: the stream just ends
 
-        def wait(timeout: float | None) -> Exit | None:
-            end = None if timeout is None else time.monotonic() + timeout
-            while True:
-                if finished:
-                    return finished["exit"]
-                container.reload()
-                if container.status in ("exited", "dead"):
-                    return finish()
-                if time.monotonic() > deadline:
-                    kill("timeout", f"still running after the {limits.timeout_s:.0f} s timeout")
-                if end is not None and time.monotonic() >= end:
-                    return None
-                time.sleep(0.05)
+    def _exited(self) -> bool:
+        try:
+            self.container.reload()
+        except Exception:
+            return True
+        return self.container.status in ("exited", "dead")
 
-        def stop(grace_s: float) -> Exit:
-            if not finished:
-                with lock:
-                    if state["killed_by"] is None:
-                        state["killed_by"] = "stopped"
-                        state["detail"] = "stopped by the engine at the end of the run"
-                try:
-                    container.stop(timeout=max(1, int(round(grace_s))))
-                except Exception:
-                    pass
-            return wait(None)
+    def _hard_kill(self) -> None:
+        try:
+            self.container.kill()
+        except Exception:
+            pass
 
-        def send_signal(sig: int) -> None:
-            try:
-                container.kill(signal=int(sig))
-            except Exception:
-                pass  # already gone
+    def _terminate(self, grace_s: float) -> None:
+        try:
+            self.container.stop(timeout=max(1, int(round(grace_s))))  # SIGTERM, then SIGKILL
+        except Exception:
+            pass
 
-        process = Process(backend=self.name, pid=pid,
-                          enforcement=self.describe(limits, binary.race), _stop=stop, _wait=wait,
-                          _signal=send_signal)
-        _track(process)
-        return process
+    def send_signal(self, sig: int) -> None:
+        try:
+            self.container.kill(signal=int(sig))
+        except Exception:
+            pass  # already gone
+
+    def _collect(self) -> Exit:
+        for t in self.pumps:
+            t.join(timeout=3)
+        if self.guard is not None:
+            self.guard.close()
+        try:
+            self.container.reload()
+            state = self.container.attrs["State"]
+        except Exception:
+            state = {}
+        try:
+            self.container.remove(force=True)
+        except Exception:
+            pass
+        oom = bool(state.get("OOMKilled"))
+        exit_ = self._ending(state.get("ExitCode"), oom)
+        if oom:
+            exit_.killed_by = "oom"
+            exit_.detail = (f"the kernel OOM killer stopped it at the {self.limits.memory_mb} MB "
+                            "cgroup limit (Docker State.OOMKilled=true)")
+        return exit_
 
 
 # ---------------------------------------------------------------- selection

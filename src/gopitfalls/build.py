@@ -38,11 +38,7 @@ class Binary:
     source: Path
     race: bool
     probe: bool
-    build_seconds: float
-
-    @property
-    def static(self) -> bool:
-        return True  # every build links statically (see _build_command)
+    build_seconds: float  # every build links statically, race builds included
 
 
 @dataclass

@@ -119,14 +119,23 @@ func gopitfallsProbeRSS() uint64 {
 	return pages * uint64(os.Getpagesize())
 }
 
-// gopitfallsProbeFDs counts open file descriptors (the directory handle itself excluded).
+// gopitfallsProbeFDDir stays open, so that open descriptors can still be counted when
+// the program has used up its limit (the moment a lesson about fd leaks wants to see).
+var gopitfallsProbeFDDir *os.File
+
+// gopitfallsProbeFDs counts open file descriptors (the probe's own directory handle excluded).
 func gopitfallsProbeFDs() uint64 {
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
+	if gopitfallsProbeFDDir == nil {
+		d, err := os.Open("/proc/self/fd")
+		if err != nil {
+			return 0
+		}
+		gopitfallsProbeFDDir = d
+	}
+	if _, err := gopitfallsProbeFDDir.Seek(0, 0); err != nil {
 		return 0
 	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
+	names, _ := gopitfallsProbeFDDir.Readdirnames(-1)
 	if len(names) == 0 {
 		return 0
 	}
