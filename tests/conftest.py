@@ -1,5 +1,4 @@
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -61,11 +60,11 @@ def leftovers(owner: int | None = None) -> list[str]:
             continue
         if exe.startswith(cache):
             found.append(f"process {proc.info['pid']} {exe}")
-    if shutil.which("docker") and docker_available() is None:
+    if docker_available() is None:
         import docker
 
-        for c in docker.from_env().containers.list(all=True, filters={"label": registry.LABEL}):
-            found.append(f"container {c.short_id}")
+        for c in registry.engine_containers(docker.from_env()):
+            found.append(f"container {c['Id'][:12]} {c.get('Labels', {})}")
     return found
 
 

@@ -44,3 +44,37 @@ def test_cli_doctor_and_run():
     assert out.returncode == 0, out.stderr
     assert "03-context-goroutine-leak/fixed on local" in out.stdout
     assert "goroutines" in out.stdout and "load: sent 50" in out.stdout
+
+
+def test_lab_serves_the_course_notebooks(tmp_path):
+    """`gopitfalls lab` (the README's first command) starts JupyterLab on the course."""
+    import json
+    import time
+    import urllib.request
+
+    from gopitfalls.services import free_port
+
+    port = free_port()
+    env = {**__import__("os").environ, "JUPYTER_RUNTIME_DIR": str(tmp_path),
+           "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "gopitfalls.cli", "lab", "--no-browser",
+                             f"--port={port}", "--ServerApp.token=t0k"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        listing = None
+        while time.monotonic() < deadline and listing is None:
+            try:
+                url = f"http://127.0.0.1:{port}/api/contents/notebooks?token=t0k"
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    listing = json.load(r)
+            except OSError:
+                time.sleep(0.5)
+        assert listing is not None, "JupyterLab did not answer within 60 s"
+        names = {item["name"] for item in listing["content"]}
+        assert "02-http-client-timeouts.ipynb" in names
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token=t0k", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

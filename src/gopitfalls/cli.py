@@ -105,8 +105,10 @@ def _cmd_lab(args) -> int:
     from .course import course_root
 
     root = course_root()
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={root}",
-           f"--ServerApp.root_dir={root}", "--ip=127.0.0.1", *args.jupyter_args]
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
+           "--ip=127.0.0.1", *args.jupyter_args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
+        cmd.append("--allow-root")
     print("starting JupyterLab on", root / "notebooks")
     return subprocess.call(cmd)
 
@@ -115,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gopitfalls", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("lab", help="open JupyterLab on the course")
-    p.add_argument("jupyter_args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("lab", help="open JupyterLab on the course (other options go to Jupyter)")
     p.set_defaults(func=_cmd_lab)
     sub.add_parser("list", help="list the lessons").set_defaults(func=_cmd_list)
     p = sub.add_parser("run", help="run one lesson variant and print what was measured")
@@ -131,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_run)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -122,26 +122,32 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
         removed.append(f"temp dir {path}")
 
     client = docker_client if docker_client is not None else _docker_client()
-    if client is not None:
+    for c in engine_containers(client):
+        labels = c.get("Labels") or {}
         try:
-            containers = client.containers.list(all=True, filters={"label": LABEL})
+            owner = int(labels.get(f"{LABEL}.owner", "0"))
+            owner_start = float(labels.get(f"{LABEL}.owner_start") or 0) or None
+        except ValueError:
+            owner, owner_start = 0, None
+        if only_dead_owners and owner and owner_alive(owner, owner_start):
+            continue
+        try:
+            client.api.remove_container(c["Id"], force=True)
+            removed.append(f"container {c['Id'][:12]} ({labels.get(f'{LABEL}.program', '?')})")
         except Exception:
-            containers = []
-        for c in containers:
-            labels = c.labels or {}
-            try:
-                owner = int(labels.get(f"{LABEL}.owner", "0"))
-                owner_start = float(labels.get(f"{LABEL}.owner_start") or 0) or None
-            except ValueError:
-                owner, owner_start = 0, None
-            if only_dead_owners and owner and owner_alive(owner, owner_start):
-                continue
-            try:
-                c.remove(force=True)
-                removed.append(f"container {c.short_id} ({c.name})")
-            except Exception:
-                pass
+            pass  # removed meanwhile
     return removed
+
+
+def engine_containers(client) -> list[dict]:
+    """The engine's containers, running or not, as the daemon lists them (no inspect per
+    container, so one removed meanwhile cannot fail the listing)."""
+    if client is None:
+        return []
+    try:
+        return client.api.containers(all=True, filters={"label": LABEL})
+    except Exception:
+        return []
 
 
 _guardian: subprocess.Popen | None = None
