@@ -86,7 +86,12 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 }
 
 func newMux(upstream string) *http.ServeMux {
-	client := &http.Client{Timeout: 10 * time.Second}
+	// One client for the upstream, with a pool large enough for the concurrency we
+	// expect: the default keeps only 2 idle connections per host and closes the rest.
+	client := &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stock", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := client.Get(upstream + "/stock?sku=" + r.URL.Query().Get("sku"))
