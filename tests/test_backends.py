@@ -289,3 +289,15 @@ def test_probe_counts_fds_even_at_the_limit(backend, tmp_path):
     assert any("too many open files" in line for line in r.logs("stdout"))
     assert r.peak("fds") >= 195  # counted at the limit, not reported as 0
     assert r.final("fds") >= 195
+
+
+def test_docker_missing_is_a_clear_error_and_auto_falls_back(monkeypatch, tmp_path):
+    from gopitfalls import backends
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setattr(backends, "_backends", {})
+    with pytest.raises(backends.BackendUnavailable, match="GOPITFALLS_BACKEND=local"):
+        backends.get_backend("docker")
+    assert backends.get_backend("auto").name == "local"
+    with pytest.raises(backends.BackendUnavailable, match="unknown backend"):
+        backends.get_backend("podman")
