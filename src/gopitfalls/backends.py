@@ -376,8 +376,6 @@ def _describe_code(code: int | None) -> str:
             return f"terminated by {signal.Signals(-code).name}"
         except ValueError:
             return f"terminated by signal {-code}"
-    if code == 2:
-        return "exit code 2 (a Go fatal error or panic exits with 2)"
     return f"exit code {code}"
 
 

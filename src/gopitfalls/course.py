@@ -128,8 +128,10 @@ class Lesson:
             code = [ln for ln in changed if not ln[1:].strip().startswith("//")]
             if match and not any(match in ln for ln in code):
                 continue  # (a block of comments only is never a step of the fix)
-            before = [f" {ln}" for ln in a[max(0, i1 - context):i1]]
-            after = [f" {ln}" for ln in a[i2:i2 + context]]
+            # Context lines come from the fixed file: a neighbouring change then shows in
+            # its final form rather than as stale broken code.
+            before = [f" {ln}" for ln in b[max(0, j1 - context):j1]]
+            after = [f" {ln}" for ln in b[j2:j2 + context]]
             blocks.append([f"@@ broken/{file}:{i1 + 1} → fixed/{file}:{j1 + 1} @@",
                            *before, *changed, *after])
         return _diff_html([ln for block in blocks for ln in block])

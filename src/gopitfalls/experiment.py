@@ -287,7 +287,7 @@ def _explain_crash(result: Run) -> None:
         return
     reason = next((line for _, line in result.stderr
                    if line.startswith(("fatal error:", "panic:", "runtime:"))), None)
-    if reason:
+    if reason:  # Go exits with 2 on a fatal error or an unrecovered panic
         ex.detail = f"{ex.detail}: {reason}"
 
 
@@ -298,4 +298,5 @@ def _relative(samples: list[dict], t0: float) -> list[dict]:
 def _death_time(result: Run) -> float:
     """Best estimate of when the program died: just after its last probe sample."""
     last = result.samples[-1]["t"] if result.samples else 0.0
-    return last + 0.05
+    started = result.event_time("start") or 0.0
+    return max(last, started) + 0.05

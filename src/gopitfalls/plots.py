@@ -125,7 +125,9 @@ def bars(values: dict[str, dict[str, float]], ylabel: str, title: str = ""):
                color=COLORS.get(group))
     ax.set_xticks([j + width * (len(groups) - 1) / 2 for j in range(len(series))], series)
     ax.set_ylabel(ylabel)
-    ax.legend(frameon=False)
+    top = max((v for g in values.values() for v in g.values()), default=1)
+    ax.set_ylim(0, top * 1.25 or 1)  # room for the legend above the tallest bar
+    ax.legend(frameon=False, loc="upper center", ncol=len(groups))
     if title:
         ax.set_title(title)
     _style(ax)

@@ -83,16 +83,6 @@ func Load(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-type server struct {
-	cfg atomic.Pointer[Config] // swapped whole by a reload, never modified in place
-}
-
-func newServer(cfg Config) *server {
-	s := &server{}
-	s.cfg.Store(&cfg)
-	return s
-}
-
 type item struct {
 	ID   int    `json:"id"`
 	Name string `json:"name"`
@@ -130,6 +120,16 @@ func queryCatalog(ctx context.Context, dsn, q string) ([]item, error) {
 type page struct {
 	Items []item `json:"items"`
 	Limit int    `json:"limit"`
+}
+
+type server struct {
+	cfg atomic.Pointer[Config] // swapped whole by a reload, never modified in place
+}
+
+func newServer(cfg Config) *server {
+	s := &server{}
+	s.cfg.Store(&cfg)
+	return s
 }
 
 func (s *server) handleItems(w http.ResponseWriter, r *http.Request) {

@@ -34,6 +34,28 @@ var (
 	checkoutsFailed = expvar.NewInt("checkouts_failed")
 )
 
+// traceHandler adds the trace id of the record's context to every record.
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id, ok := ctx.Value(traceKey{}).(string); ok {
+		rec.AddAttrs(slog.String("trace_id", id))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(traceHandler{slog.NewJSONHandler(w, nil)})
+}
+
 type cart struct {
 	order string
 	items int
@@ -137,28 +159,6 @@ func withTrace(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), traceKey{}, traceID)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// traceHandler adds the trace id of the record's context to every record.
-type traceHandler struct{ slog.Handler }
-
-func (h traceHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if id, ok := ctx.Value(traceKey{}).(string); ok {
-		rec.AddAttrs(slog.String("trace_id", id))
-	}
-	return h.Handler.Handle(ctx, rec)
-}
-
-func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return traceHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h traceHandler) WithGroup(name string) slog.Handler {
-	return traceHandler{h.Handler.WithGroup(name)}
-}
-
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(traceHandler{slog.NewJSONHandler(w, nil)})
 }
 
 func routes() http.Handler {
