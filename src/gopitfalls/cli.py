@@ -29,9 +29,11 @@ def _cmd_run(args) -> int:
 
     lsn = lesson(args.slug)
     overrides = {}
-    for key in ("rate", "duration_s", "memory_mb"):
+    for key in ("rate", "duration_s", "concurrency", "memory_mb", "nofile"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.race:
+        overrides["race"] = True
     result = lsn.run(args.variant, args.scenario, backend=args.backend, **overrides)
     print(result.summary())
     for name in ("goroutines", "fds", "rss"):
@@ -127,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("docker", "local"))
     p.add_argument("--rate", type=float)
     p.add_argument("--duration-s", dest="duration_s", type=float)
+    p.add_argument("--concurrency", type=int, help="closed-model workers")
     p.add_argument("--memory-mb", dest="memory_mb", type=int)
+    p.add_argument("--nofile", type=int, help="open-file limit of the program")
+    p.add_argument("--race", action="store_true", help="build with the race detector")
     p.add_argument("--save", help="save the Run as JSON (.json or .json.gz)")
     p.set_defaults(func=_cmd_run)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)

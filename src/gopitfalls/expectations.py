@@ -106,9 +106,9 @@ def survived(run: Run) -> str:
 def exited_with(run: Run, code: int) -> str:
     ex = run.exit
     got = ex.code if ex else None
-    return _check(got == code and (ex.killed_by is None),
-                  f"{run.label}: exit code {got} ({ex.detail if ex else 'no exit'}); "
-                  f"expected {code}")
+    how = (ex.detail or f"exit code {got}") if ex else "no exit recorded"
+    return _check(got == code and ex.killed_by is None,
+                  f"{run.label}: {how}; expected exit code {code}")
 
 
 def at_most(value: float, limit: float, what: str) -> str:

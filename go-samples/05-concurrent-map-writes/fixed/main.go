@@ -47,7 +47,7 @@ func handleView(w http.ResponseWriter, r *http.Request) {
 	page := r.URL.Query().Get("page")
 	if trackPages {
 		mu.Lock()
-		pageViews[page]++
+		pageViews[page]++ // every access to the map holds mu
 		mu.Unlock()
 	}
 	// Increment and read in one step: each view gets its own number.

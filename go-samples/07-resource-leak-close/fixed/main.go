@@ -63,13 +63,6 @@ func fingerprint(path string) (artifactInfo, error) {
 
 var bundleFiles = []string{"/proc/self/status", "/proc/self/limits", "/proc/self/maps", "/proc/self/mountinfo"}
 
-func handleBundle(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	for _, path := range bundleFiles {
-		writeSection(w, path)
-	}
-}
-
 // writeSection writes the head of one file; its defer runs at the end of each section.
 func writeSection(w io.Writer, path string) {
 	f, err := os.Open(path)
@@ -84,18 +77,24 @@ func writeSection(w io.Writer, path string) {
 	io.Copy(w, io.LimitReader(f, 4096))
 }
 
-func saveSnapshot(path string, info artifactInfo) (err error) {
+func handleBundle(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, path := range bundleFiles {
+		writeSection(w, path)
+	}
+}
+
+func saveSnapshot(path string, info artifactInfo) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Close can report a write that failed late; keep the first error.
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	return json.NewEncoder(f).Encode(info)
+	if err := json.NewEncoder(f).Encode(info); err != nil {
+		f.Close() // the write already failed: that is the error to report
+		return err
+	}
+	// Close can report a write that failed late (a full disk, a network file system).
+	return f.Close()
 }
 
 func routes(artifact, snapshotFile string) *http.ServeMux {
