@@ -376,6 +376,11 @@ def _describe_code(code: int | None) -> str:
             return f"terminated by {signal.Signals(-code).name}"
         except ValueError:
             return f"terminated by signal {-code}"
+    if 128 < code < 128 + 65:  # a container's init reports a signal death as 128 + signal
+        try:
+            return f"exit code {code} (terminated by {signal.Signals(code - 128).name})"
+        except ValueError:
+            pass
     return f"exit code {code}"
 
 

@@ -49,6 +49,7 @@ func (p *pricing) ask(replica int, sku string) quote {
 
 // first fans out to every replica and returns the first quote.
 func (p *pricing) first(sku string) quote {
+	// Every replica sends its reply on ch.
 	ch := make(chan quote)
 	for i := range p.replicas {
 		replicaGoroutines.Add(1)

@@ -54,6 +54,7 @@ func (p *pricing) ask(ctx context.Context, replica int, sku string) (quote, erro
 func (p *pricing) first(ctx context.Context, sku string) (quote, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Every replica sends its reply on ch.
 	ch := make(chan quote, p.replicas)
 	for i := range p.replicas {
 		replicaGoroutines.Add(1)

@@ -50,6 +50,14 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
+// beginDrain is step 2: readiness fails first, and the server keeps serving for d,
+// the time a load balancer needs to see the 503 and stop sending new requests here.
+func (a *app) beginDrain(d time.Duration) {
+	a.draining.Store(true)
+	log.Printf("shutdown: started, readyz answers 503, draining for %v (%d in flight)", d, requestsInflight.Value())
+	time.Sleep(d)
+}
+
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/work", a.doWork)
@@ -63,6 +71,14 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// shutdown is step 3: stop accepting, close idle connections and wait for the
+// requests in flight, but no longer than timeout.
+func shutdown(srv *http.Server, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }
 
 func main() {
@@ -92,15 +108,8 @@ func main() {
 	}
 	stop() // from here on, a second SIGTERM ends the process the default way
 
-	// Step 2: fail readiness first and keep serving while the balancer notices.
-	a.draining.Store(true)
-	log.Printf("shutdown: started, readyz answers 503, draining for %v (%d in flight)", drain, requestsInflight.Value())
-	time.Sleep(drain)
-
-	// Step 3: stop accepting and wait for the requests in flight, with a deadline.
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	a.beginDrain(drain)
+	if err := shutdown(srv, timeout); err != nil {
 		log.Printf("shutdown: gave up after %v: %v", timeout, err)
 		os.Exit(1)
 	}
