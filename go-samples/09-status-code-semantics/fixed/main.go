@@ -151,22 +151,6 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers with statusOf(err), Retry-After where a retry can succeed,
-// and no internal detail on a 500.
-func writeError(w http.ResponseWriter, err error, retryAfter int) {
-	status := statusOf(err)
-	msg := err.Error()
-	switch status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="payments"`)
-	case http.StatusInternalServerError:
-		msg = "internal error"
-	}
-	writeJSON(w, status, apiResult{Code: status, Message: msg})
-}
-
 func paymentsHandler(token string, retryAfter int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		customer, err := customerFor(r, token)
@@ -192,6 +176,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with statusOf(err), Retry-After where a retry can succeed,
+// and no internal detail on a 500.
+func writeError(w http.ResponseWriter, err error, retryAfter int) {
+	status := statusOf(err)
+	msg := err.Error()
+	switch status {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="payments"`)
+	case http.StatusInternalServerError:
+		msg = "internal error"
+	}
+	writeJSON(w, status, apiResult{Code: status, Message: msg})
 }
 
 // count feeds the expvar counters; it is course telemetry, not part of the lesson.
