@@ -55,7 +55,7 @@ def leftovers(owner: int | None = None) -> list[str]:
     me = owner or os.getpid()
 
     def ours(pid: int, start: float | None = None) -> bool:
-        return pid == me or not registry.owner_alive(pid, start)
+        return pid == me or not registry.same_process_running(pid, start)
 
     found, claimed = [], set()
     for pidfile in registry.run_dir().glob("*.json"):

@@ -154,7 +154,9 @@ def test_sigkilled_driver_leaves_nothing(backend, hostile, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if _has_child_named(driver.pid, "endless_loop") or (backend == "docker" and _containers_of(driver.pid)):
+            started = (_containers_of(driver.pid) if backend == "docker"
+                       else _has_child_named(driver.pid, "endless_loop"))
+            if started:
                 break
             time.sleep(0.1)
         else:
@@ -242,6 +244,62 @@ def test_during_load_can_signal_the_program(backend, tmp_path):
     assert names[:2] == ["start", "load start"] and {"load stop", "exit 0"} <= set(names)
 
 
+IDLE_SERVER = """
+    package main
+
+    import (
+        "net"
+        "os"
+        "time"
+    )
+
+    func main() {
+        ln, err := net.Listen("tcp", os.Getenv("ADDR"))
+        if err != nil {
+            panic(err)
+        }
+        defer ln.Close()
+        time.Sleep(time.Minute)
+    }
+"""
+
+
+def test_progress_is_reported_while_a_hook_drives_traffic(tmp_path):
+    """A notebook's live plot keeps updating during a lesson's own traffic: the hook runs
+    in a thread while the caller's thread reports progress with the samples so far."""
+    prog = write_program(tmp_path, IDLE_SERVER)
+    reports = []
+    hook_window = {}
+
+    def hook(ctl):
+        hook_window["start"] = time.time()
+        time.sleep(1.5)
+        hook_window["end"] = time.time()
+
+    r = run(prog, backend="local", during_load=hook, baseline_s=0.1, cooldown_s=0,
+            progress=lambda run_, fraction: reports.append(
+                (time.time(), fraction, len(run_.samples))))
+    during = [rep for rep in reports if hook_window["start"] < rep[0] < hook_window["end"]]
+    assert len(during) >= 5, f"only {len(during)} progress reports during the 1.5 s hook"
+    assert during[-1][2] > during[0][2], "the samples did not grow between reports"
+    fractions = [f for _, f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert r.exit.killed_by == "stopped"
+
+
+def test_an_exception_in_the_hook_reaches_the_caller_and_stops_the_program(tmp_path):
+    prog = write_program(tmp_path, IDLE_SERVER)
+    seen = {}
+
+    def hook(ctl):
+        seen["process"] = ctl.process
+        raise ValueError("the lesson's traffic failed")
+
+    with pytest.raises(ValueError, match="the lesson's traffic failed"):
+        run(prog, backend="local", during_load=hook, baseline_s=0.1, cooldown_s=0)
+    assert seen["process"].poll() is not None
+
+
 def test_race_builds_run_and_report_races(backend, tmp_path):
     prog = write_program(tmp_path, """
         package main
@@ -299,6 +357,7 @@ def test_probe_counts_fds_even_at_the_limit(backend, tmp_path):
     assert any("too many open files" in line for line in r.logs("stdout"))
     assert r.peak("fds") >= 195  # counted at the limit, not reported as 0
     assert r.final("fds") >= 195
+    assert r.final("rss") > 0  # read through a handle opened before the program ran
 
 
 def test_docker_missing_is_a_clear_error_and_auto_falls_back(monkeypatch, tmp_path):

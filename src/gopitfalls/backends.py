@@ -17,6 +17,7 @@ that outlives its timeout, and say so in :class:`Exit`.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import io
 import os
@@ -386,6 +387,14 @@ def _describe_code(code: int | None) -> str:
 
 # ---------------------------------------------------------------- docker backend
 
+@functools.lru_cache(maxsize=256)
+def _image_tag(path: str, mtime_ns: int, size: int, inode: int) -> str:
+    """The image tag for a binary: a hash of its bytes, computed once per version of the
+    file (a rebuild changes its mtime), so a warm re-run does not read the binary again."""
+    with open(path, "rb") as f:
+        return f"gopitfalls-run:{hashlib.file_digest(f, 'sha256').hexdigest()[:16]}"
+
+
 DOCKERFILE = b"FROM scratch\nCOPY app /app\nUSER 65534:65534\nENTRYPOINT [\"/app\"]\n"
 
 
@@ -424,8 +433,8 @@ class DockerBackend:
         }
 
     def image_for(self, binary: Binary) -> str:
-        data = binary.path.read_bytes()
-        tag = f"gopitfalls-run:{hashlib.sha256(data).hexdigest()[:16]}"
+        st = binary.path.stat()
+        tag = _image_tag(str(binary.path), st.st_mtime_ns, st.st_size, st.st_ino)
         try:
             self.client.images.get(tag)
             return tag
@@ -433,6 +442,7 @@ class DockerBackend:
             pass
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
+            data = binary.path.read_bytes()
             for name, content, mode in (("Dockerfile", DOCKERFILE, 0o644), ("app", data, 0o755)):
                 info = tarfile.TarInfo(name)
                 info.size, info.mode = len(content), mode

@@ -219,13 +219,19 @@ def run(
                     result.load = list(load_run.intervals)
             progress(result, min(1.0, fraction))
 
-    def idle(seconds: float, start_fraction: float) -> bool:
+    ready_at = None  # when the baseline began: progress is the time since, over `planned`
+
+    def report_elapsed() -> None:
+        # 1.0 is reported once, at the end: a hook may run past the planned time
+        report(min(0.99, (time.time() - ready_at) / planned) if ready_at else 0.0)
+
+    def idle(seconds: float) -> bool:
         """Wait, reporting progress; False if the program died meanwhile."""
         end = time.time() + seconds
         while time.time() < end:
             if process.poll() is not None:
                 return False
-            report(start_fraction + (seconds - (end - time.time())) / planned)
+            report_elapsed()
             time.sleep(min(0.25, max(0.0, end - time.time())))
         return True
 
@@ -236,26 +242,27 @@ def run(
         if not wait_for_port(port, ready_timeout_s, alive):
             if alive():
                 result.events.append((time.time() - t0, "never listened"))
-        elif idle(baseline_s, 0):
-            driven = load is not None or during_load is not None
-            if driven:
-                result.events.append((time.time() - t0, "load start"))
-            if load:
-                load_run = LoadRun(load, base_url, t0)
-            if during_load:
-                during_load(Control(base_url, process, t0))
-            if load_run:
-                while not load_run.done():
-                    if process.poll() is not None:  # died under load: no point going on
-                        load_run.process.stop(0.5)
-                        break
-                    report((baseline_s + time.time() - t0 - result.events[-1][0]) / planned)
-                    time.sleep(0.1)
-                else:
-                    load_run.finish()
-            if driven:
-                result.events.append((time.time() - t0, "load stop"))
-            idle(cooldown_s, 1 - cooldown_s / planned)
+        else:
+            ready_at = time.time()
+            if idle(baseline_s):
+                if load or during_load:
+                    result.events.append((time.time() - t0, "load start"))
+                    if load:
+                        load_run = LoadRun(load, base_url, t0)
+                    hook = during_load and _Hook(during_load, Control(base_url, process, t0))
+                    # The lesson's hook runs in its own thread so that this one keeps
+                    # reporting progress (and drawing live plots) while it drives traffic.
+                    while (load_run and not load_run.done()) or (hook and hook.running()):
+                        if load_run and not load_run.done() and process.poll() is not None:
+                            load_run.process.stop(0.5)  # died under load: no point going on
+                        report_elapsed()
+                        time.sleep(0.1)
+                    if hook:
+                        hook.reraise()
+                    if load_run and process.poll() is None:
+                        load_run.finish()
+                    result.events.append((time.time() - t0, "load stop"))
+                idle(cooldown_s)
     finally:
         if load_run is not None and not load_run.done():
             load_run.process.stop(0.5)
@@ -278,6 +285,30 @@ def run(
     result.events.sort()
     report(1.0)
     return result
+
+
+class _Hook:
+    """A lesson's ``during_load`` callable, run in a thread; its exception is kept for
+    the caller to raise."""
+
+    def __init__(self, func: Callable[[Control], None], ctl: Control):
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(func, ctl),
+                                        name="gopitfalls-during-load", daemon=True)
+        self._thread.start()
+
+    def _run(self, func: Callable[[Control], None], ctl: Control) -> None:
+        try:
+            func(ctl)
+        except BaseException as exc:  # handed to the caller's thread by reraise()
+            self.error = exc
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _explain_crash(result: Run) -> None:

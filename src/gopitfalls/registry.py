@@ -50,11 +50,13 @@ def owner_identity() -> dict:
     return {"owner": pid, "owner_start": process_start(pid)}
 
 
-def owner_alive(owner: int, owner_start: float | None) -> bool:
-    start = process_start(owner)
+def same_process_running(pid: int, started: float | None) -> bool:
+    """Whether pid is running and is the process that started at `started` (pids are
+    reused: a different start time means a different process). None skips that check."""
+    start = process_start(pid)
     if start is None:
         return False
-    return owner_start is None or abs(start - owner_start) < 1.0
+    return started is None or abs(start - started) < 1.0
 
 
 def write_pidfile(pid: int, program: str) -> Path:
@@ -71,7 +73,7 @@ def make_temp_dir(purpose: str) -> Path:
 
 def kill_group(pgid: int, started: float | None = None) -> bool:
     """SIGKILL a process group the engine started; False if it was already gone."""
-    if started is not None and not owner_alive(pgid, started):
+    if started is not None and not same_process_running(pgid, started):
         return False  # the leader's pid now belongs to some other process
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -104,7 +106,7 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
         except (OSError, ValueError):
             pidfile.unlink(missing_ok=True)
             continue
-        if only_dead_owners and owner_alive(info["owner"], info.get("owner_start")):
+        if only_dead_owners and same_process_running(info["owner"], info.get("owner_start")):
             continue
         if kill_group(info["pgid"], info.get("started")):
             removed.append(f"process {info['pid']} ({info.get('program', '?')})")
@@ -129,7 +131,7 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
             owner_start = float(labels.get(f"{LABEL}.owner_start") or 0) or None
         except ValueError:
             owner, owner_start = 0, None
-        if only_dead_owners and owner and owner_alive(owner, owner_start):
+        if only_dead_owners and owner and same_process_running(owner, owner_start):
             continue
         try:
             client.api.remove_container(c["Id"], force=True)
@@ -167,7 +169,7 @@ def ensure_guardian() -> None:
 
 def _watch(owner: int) -> None:
     owner_start = process_start(owner)
-    while owner_alive(owner, owner_start):
+    while same_process_running(owner, owner_start):
         time.sleep(0.3)
     reap(only_dead_owners=True)
 

@@ -28,6 +28,10 @@ func init() {
 		}
 		interval = d
 	}
+	// Opened before main runs: a program that uses up its descriptors at once must not
+	// leave the probe unable to count them (or to read its RSS).
+	gopitfallsProbeFDDir, _ = os.Open("/proc/self/fd")
+	gopitfallsProbeStatm, _ = os.Open("/proc/self/statm")
 	go gopitfallsProbeLoop(interval)
 }
 
@@ -105,13 +109,20 @@ func gopitfallsProbeField(buf *bytes.Buffer, name string, v uint64) {
 	buf.WriteString(strconv.FormatUint(v, 10))
 }
 
+// gopitfallsProbeStatm stays open for the same reason as gopitfallsProbeFDDir.
+var gopitfallsProbeStatm *os.File
+
 // gopitfallsProbeRSS reads the resident set size from /proc (Linux); 0 elsewhere.
 func gopitfallsProbeRSS() uint64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
+	if gopitfallsProbeStatm == nil {
 		return 0
 	}
-	fields := strings.Fields(string(data))
+	var data [128]byte
+	n, err := gopitfallsProbeStatm.ReadAt(data[:], 0) // /proc regenerates it at offset 0
+	if n == 0 && err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data[:n]))
 	if len(fields) < 2 {
 		return 0
 	}
@@ -123,21 +134,22 @@ func gopitfallsProbeRSS() uint64 {
 // the program has used up its limit (the moment a lesson about fd leaks wants to see).
 var gopitfallsProbeFDDir *os.File
 
-// gopitfallsProbeFDs counts open file descriptors (the probe's own directory handle excluded).
+// gopitfallsProbeFDs counts the program's open file descriptors (the probe's own two
+// handles excluded).
 func gopitfallsProbeFDs() uint64 {
 	if gopitfallsProbeFDDir == nil {
-		d, err := os.Open("/proc/self/fd")
-		if err != nil {
-			return 0
-		}
-		gopitfallsProbeFDDir = d
+		return 0
 	}
 	if _, err := gopitfallsProbeFDDir.Seek(0, 0); err != nil {
 		return 0
 	}
 	names, _ := gopitfallsProbeFDDir.Readdirnames(-1)
-	if len(names) == 0 {
+	own := 1
+	if gopitfallsProbeStatm != nil {
+		own++
+	}
+	if len(names) < own {
 		return 0
 	}
-	return uint64(len(names) - 1)
+	return uint64(len(names) - own)
 }
