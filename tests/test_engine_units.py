@@ -138,6 +138,24 @@ def test_diff_blocks_select_one_fix_step():
     assert "DefaultClient" in lsn.diff()
 
 
+def test_diff_hunks_merge_nearby_changes_and_keep_distant_ones_apart():
+    from gopitfalls.course import diff_hunks
+
+    a = ["a", "x1", "b", "c", "x2", "d", "e", "f", "g", "h", "x3", "i"]
+    b = ["a", "y1", "b", "c", "y2", "d", "e", "f", "g", "h", "y3", "i"]
+    hunks = diff_hunks(a, b, "main.go", context=2)
+    assert len(hunks) == 2  # x1 and x2 are 2 lines apart; x3 is 5 lines after x2
+    assert hunks[0] == ["@@ broken/main.go:2 → fixed/main.go:2 @@", " a", "-x1", "+y1", " b",
+                        " c", "-x2", "+y2", " d", " e"]
+    assert hunks[1] == ["@@ broken/main.go:11 → fixed/main.go:11 @@", " g", " h", "-x3",
+                        "+y3", " i"]
+    only = diff_hunks(a, b, "main.go", match="y2", context=2)
+    assert only == [["@@ broken/main.go:5 → fixed/main.go:5 @@", " b", " c", "-x2", "+y2",
+                     " d", " e"]]
+    comments = diff_hunks(["f()"], ["// y note", "f()"], "main.go", match="y")
+    assert comments == []  # a comment-only change is never a fix step
+
+
 def test_show_source_highlights():
     html = lesson("02").show_source("broken", highlight=("http.DefaultClient",),
                                     start="func newMux", end="return mux")

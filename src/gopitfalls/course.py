@@ -118,25 +118,44 @@ class Lesson:
                           f"go-samples/{self.slug}/{variant}/{file}")
 
     def diff(self, file: str = "main.go", match: str | None = None, context: int = 2):
-        """The changes from broken to fixed, one block per change; with ``match``, only the
-        blocks whose changed lines mention it (so a notebook can show one fix step)."""
+        """The changes from broken to fixed, as hunks; with ``match``, only the changes
+        whose changed lines mention it (so a notebook can show one fix step)."""
         a = self.source("broken", file).splitlines()
         b = self.source("fixed", file).splitlines()
-        blocks = []
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
-            if tag == "equal":
-                continue
-            changed = [f"-{ln}" for ln in a[i1:i2]] + [f"+{ln}" for ln in b[j1:j2]]
-            code = [ln for ln in changed if not ln[1:].strip().startswith("//")]
-            if match and not any(match in ln for ln in code):
-                continue  # (a block of comments only is never a step of the fix)
-            # Context lines come from the fixed file: a neighbouring change then shows in
-            # its final form rather than as stale broken code.
-            before = [f" {ln}" for ln in b[max(0, j1 - context):j1]]
-            after = [f" {ln}" for ln in b[j2:j2 + context]]
-            blocks.append([f"@@ broken/{file}:{i1 + 1} → fixed/{file}:{j1 + 1} @@",
-                           *before, *changed, *after])
-        return _diff_html([ln for block in blocks for ln in block])
+        return _diff_html([ln for hunk in diff_hunks(a, b, file, match, context) for ln in hunk])
+
+
+def diff_hunks(a: list[str], b: list[str], file: str, match: str | None = None,
+               context: int = 2) -> list[list[str]]:
+    """Unified-diff hunks from broken lines ``a`` to fixed lines ``b``. A change made only
+    of comments is never a step of a fix, so ``match`` looks at code lines alone. Selected
+    changes separated by at most 2 * ``context`` unchanged lines share one hunk."""
+    ops = difflib.SequenceMatcher(None, a, b).get_opcodes()
+    groups: list[list[tuple[int, int, int, int, int]]] = []
+    for index, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag == "equal":
+            continue
+        code = [ln for ln in a[i1:i2] + b[j1:j2] if not ln.strip().startswith("//")]
+        if match and not any(match in ln for ln in code):
+            continue
+        last = groups[-1][-1] if groups else None
+        if last and last[0] == index - 2 and j1 - last[4] <= 2 * context:
+            groups[-1].append((index, i1, i2, j1, j2))  # only a short equal run between
+        else:
+            groups.append([(index, i1, i2, j1, j2)])
+    hunks = []
+    for group in groups:
+        _, i1, _, j1, _ = group[0]
+        # Context comes from the fixed file: a neighbouring change then shows in its final
+        # form rather than as stale broken code.
+        lines = [f"@@ broken/{file}:{i1 + 1} → fixed/{file}:{j1 + 1} @@",
+                 *(f" {ln}" for ln in b[max(0, j1 - context):j1])]
+        for k, (_, i1, i2, j1, j2) in enumerate(group):
+            lines += [f"-{ln}" for ln in a[i1:i2]] + [f"+{ln}" for ln in b[j1:j2]]
+            upto = group[k + 1][3] if k + 1 < len(group) else j2 + context
+            lines += [f" {ln}" for ln in b[j2:upto]]
+        hunks.append(lines)
+    return hunks
 
 
 def _code_html(lines: list[str], first_number: int, marked: set[int], caption: str):
