@@ -154,6 +154,8 @@ def main() -> int:
         wait_listening(port, server)
         print(f"server: {url}  connections: {args.connections}  duration: {args.duration}s  "
               f"rounds: {args.rounds}  cpus: {os.cpu_count()}")
+        print(f"wrk: 2 threads (-t2); loadgen: its default of half the CPUs "
+              f"(GOMAXPROCS={os.environ.get('GOMAXPROCS') or max(1, (os.cpu_count() or 2) // 2)})")
 
         wrk_rps: list[float] = []
         lg_rps: list[float] = []
