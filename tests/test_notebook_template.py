@@ -1,0 +1,62 @@
+"""Every lesson notebook follows the template in DESIGN.md and is committed clean."""
+
+import re
+
+import nbformat
+import pytest
+
+from gopitfalls.course import LESSONS
+
+from .conftest import ROOT
+
+# The template's sections, in order (a notebook may add its own sections between them).
+SECTIONS = ["The broken code", "Predict", "Why it happens", "The fix, in three steps",
+            "Run the fix and compare", "Try it yourself", "Production checklist"]
+
+
+def _notebook(slug):
+    return nbformat.read(ROOT / "notebooks" / f"{slug}.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("slug", sorted(LESSONS))
+def test_committed_without_outputs(slug):
+    dirty = [i for i, c in enumerate(_notebook(slug).cells) if c.cell_type == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"notebooks/{slug}.ipynb: cells {dirty} carry outputs; clear them"
+
+
+@pytest.mark.parametrize("slug", sorted(LESSONS))
+def test_follows_the_lesson_template(slug):
+    cells = _notebook(slug).cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {slug[:2]} · ")
+    headings = [line[3:] for c in cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    positions = [next((i for i, h in enumerate(headings) if h.startswith(s)), None)
+                 for s in SECTIONS]
+    missing = [s for s, p in zip(SECTIONS, positions, strict=True) if p is None]
+    assert not missing, f"{slug}: no section {missing} (has {headings})"
+    assert positions == sorted(positions), f"{slug}: sections out of order: {headings}"
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert "show_source(" in code, "the broken code is shown from the Go file"
+    assert "predict(" in code, "a prediction comes before the run"
+    assert re.search(r"expect\.\w+\(|\bassert\b", code), "assertion cells on measured behaviour"
+    assert "knobs(" in code or "ipywidgets" in code, "something to try: knobs or widgets"
+    fix = _section(cells, "The fix, in three steps")
+    shown = [c for c in fix if c.cell_type == "code" and re.search(r"\.(diff|show_source)\(",
+                                                                    c.source)]
+    assert len(shown) >= 3, f"{slug}: the fix's three steps show {len(shown)} pieces of code"
+    assert "lesson.diff(" in "".join(c.source for c in shown), "the fix is shown as a diff"
+
+
+def _section(cells, title):
+    """The cells from the heading `## title` up to the next `## ` heading."""
+    out, inside = [], False
+    for cell in cells:
+        if cell.cell_type == "markdown" and "\n## " in "\n" + cell.source:
+            headings = [ln[3:] for ln in cell.source.splitlines() if ln.startswith("## ")]
+            if inside and not any(h.startswith(title) for h in headings):
+                break
+            inside = inside or any(h.startswith(title) for h in headings)
+        if inside:
+            out.append(cell)
+    return out
