@@ -83,6 +83,12 @@ def child_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(wrk: str, url: str, conns: int, duration: int) -> float:
     cmd = [wrk, "-t2", f"-c{conns}", f"-d{duration}s", url]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
@@ -160,10 +166,11 @@ def main() -> int:
         wrk_rps: list[float] = []
         lg_rps: list[float] = []
         cpu_us: dict[str, list[float]] = {"wrk": [], "loadgen": []}
+        server_us: dict[str, list[float]] = {"wrk": [], "loadgen": []}
         for r in range(args.rounds):
             order = ["wrk", "loadgen"] if r % 2 == 0 else ["loadgen", "wrk"]
             for tool in order:
-                cpu0 = child_cpu()
+                cpu0, server0 = child_cpu(), process_cpu(server.pid)
                 if tool == "wrk":
                     v = run_wrk(wrk, url, args.connections, args.duration)
                     wrk_rps.append(v)
@@ -172,10 +179,13 @@ def main() -> int:
                     lg_rps.append(v)
                 # CPU the client itself spent per request (user + sys): less
                 # sensitive to other load on the machine than throughput.
-                us = (child_cpu() - cpu0) / max(v * args.duration, 1) * 1e6
+                requests = max(v * args.duration, 1)
+                us = (child_cpu() - cpu0) / requests * 1e6
+                sus = (process_cpu(server.pid) - server0) / requests * 1e6
                 cpu_us[tool].append(us)
-                print(f"round {r + 1}: {tool:8s} {v:10.0f} req/s  client cpu {us:5.1f} us/req",
-                      flush=True)
+                server_us[tool].append(sus)
+                print(f"round {r + 1}: {tool:8s} {v:10.0f} req/s  client cpu {us:5.1f} us/req  "
+                      f"server cpu {sus:5.1f} us/req", flush=True)
 
         mw, ml = statistics.median(wrk_rps), statistics.median(lg_rps)
         ratio = ml / mw if mw > 0 else 0.0
@@ -183,6 +193,9 @@ def main() -> int:
         print(f"loadgen median {ml:10.0f} req/s  runs: {', '.join(f'{v:.0f}' for v in lg_rps)}")
         print(f"client cpu per request (median): wrk {statistics.median(cpu_us['wrk']):.1f} us, "
               f"loadgen {statistics.median(cpu_us['loadgen']):.1f} us")
+        print(f"server cpu per request (median): under wrk "
+              f"{statistics.median(server_us['wrk']):.1f} us, under loadgen "
+              f"{statistics.median(server_us['loadgen']):.1f} us")
         print(f"ratio median(loadgen)/median(wrk) = {ratio:.3f}")
         if args.min_ratio is not None and ratio < args.min_ratio:
             print(f"FAIL: ratio {ratio:.3f} is below {args.min_ratio}", file=sys.stderr)
