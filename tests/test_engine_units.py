@@ -172,3 +172,20 @@ def test_catalog_file_with_an_unknown_key_names_the_file(tmp_path):
         'load = { rate = 1, speed = 2 }\n')
     with pytest.raises(ValueError, match=r"99-demo/lesson.toml: scenario 'default'.*speed"):
         load_catalog(tmp_path)
+
+
+def test_free_ports_avoid_the_ephemeral_range(monkeypatch):
+    """Outgoing connections get their local port from the ephemeral range; a port chosen
+    there could be taken before the program binds it."""
+    import socket
+
+    from gopitfalls import services
+
+    low, _ = services._ephemeral_range()
+    ports = {services.free_port() for _ in range(50)}
+    if low - services.PORTS_FROM > 1000:
+        assert all(services.PORTS_FROM <= p < low for p in ports), sorted(ports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports.pop()))  # free, as promised
+    monkeypatch.setattr(services, "_ephemeral_range", lambda: (1024, 65535))
+    assert services.free_port() >= 1024  # no room below the range: the kernel's choice

@@ -13,6 +13,7 @@ from nbclient import NotebookClient
 from gopitfalls.course import LESSONS
 
 from .conftest import ROOT
+from .kernels import IPCKernelManager
 
 FAILED_CLAIMS = ("ExpectationFailed", "AssertionError")
 
@@ -29,7 +30,8 @@ def test_assertions_fail_when_the_fix_does_nothing(slug, tmp_path, monkeypatch):
     monkeypatch.setenv("GOPITFALLS_BACKEND", "local")
 
     nb = nbformat.read(ROOT / "notebooks" / f"{slug}.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            kernel_manager_class=IPCKernelManager, allow_errors=True,
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
     client.execute()
     errors = [(index, out["ename"], out["evalue"].splitlines()[0] if out["evalue"] else "")

@@ -8,6 +8,7 @@ from nbclient import NotebookClient
 from gopitfalls.course import LESSONS
 
 from .conftest import ROOT
+from .kernels import IPCKernelManager
 
 
 @pytest.mark.slow
@@ -16,6 +17,7 @@ def test_notebook_on_local_backend(slug, monkeypatch):
     monkeypatch.setenv("GOPITFALLS_BACKEND", "local")
     nb = nbformat.read(LESSONS[slug].notebook, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            kernel_manager_class=IPCKernelManager,
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
     client.execute()  # raises CellExecutionError, with the failing cell, if a claim fails
     outputs = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
