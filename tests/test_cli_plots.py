@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import matplotlib
+import psutil
 
 matplotlib.use("Agg")
 
@@ -78,3 +79,7 @@ def test_lab_serves_the_course_notebooks(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    # SIGTERM to `gopitfalls lab` must stop the server itself, not orphan it
+    left = [p.pid for p in psutil.process_iter(["cmdline"])
+            if f"--port={port}" in " ".join(p.info["cmdline"] or [])]
+    assert left == [], f"JupyterLab still running after SIGTERM: pids {left}"

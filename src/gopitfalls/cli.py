@@ -111,7 +111,11 @@ def _cmd_lab(args) -> int:
            "--ip=127.0.0.1", *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         cmd.append("--allow-root")
-    print("starting JupyterLab on", root / "notebooks")
+    print("starting JupyterLab on", root / "notebooks", flush=True)
+    if os.name == "posix":
+        # JupyterLab takes this process's place, so a SIGTERM or Ctrl-C sent to
+        # `gopitfalls lab` reaches it and it shuts its kernels down: no orphaned server.
+        os.execv(sys.executable, cmd)
     return subprocess.call(cmd)
 
 
