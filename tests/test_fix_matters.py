@@ -15,7 +15,9 @@ from gopitfalls.course import LESSONS
 from .conftest import ROOT
 from .kernels import IPCKernelManager
 
-FAILED_CLAIMS = ("ExpectationFailed", "AssertionError")
+# A failed expectation on measured behaviour; a plain `assert` on source text would prove
+# only that the files differ.
+FAILED_CLAIMS = ("ExpectationFailed",)
 
 
 @pytest.mark.slow
@@ -38,7 +40,7 @@ def test_assertions_fail_when_the_fix_does_nothing(slug, tmp_path, monkeypatch):
               for index, cell in enumerate(nb.cells) for out in cell.get("outputs", [])
               if out.get("output_type") == "error"]
     failed_claims = [e for e in errors if e[1] in FAILED_CLAIMS]
-    assert failed_claims, (f"{slug}: with fixed/ = broken/, no assertion cell failed "
+    assert failed_claims, (f"{slug}: with fixed/ = broken/, no expectation on the run failed "
                            f"(other errors: {errors})")
     print(f"{slug}: {len(failed_claims)} assertion cells failed without the fix: "
           + "; ".join(f"cell {i}: {msg[:90]}" for i, _, msg in failed_claims))
