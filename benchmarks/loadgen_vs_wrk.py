@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 GOTOOLS = ROOT / "src" / "gopitfalls" / "gotools"
 HELLO = ROOT / "benchmarks" / "hello"
@@ -86,9 +88,9 @@ def child_cpu() -> float:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a running process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) a running process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def run_wrk(wrk: str, url: str, conns: int, duration: int) -> float:

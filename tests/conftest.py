@@ -44,9 +44,7 @@ def leftovers(owner: int | None = None) -> list[str]:
     Only what belongs to this test session counts (owned by ``owner``, by default this
     process, or by an owner that has died): other sessions on the same machine may be
     running lessons of their own at the same time."""
-    import json
     import os
-    import tempfile
 
     import psutil
 
@@ -58,21 +56,13 @@ def leftovers(owner: int | None = None) -> list[str]:
         return pid == me or not registry.same_process_running(pid, start)
 
     found, claimed = [], set()
-    for pidfile in registry.run_dir().glob("*.json"):
-        try:
-            info = json.loads(pidfile.read_text())
-        except (OSError, ValueError):
+    for pidfile, info in registry.pidfiles():
+        if info is None:
             continue
         claimed.add(info["pid"])
         if ours(info["owner"], info.get("owner_start")):
             found.append(f"pidfile {pidfile.name} ({info.get('program')})")
-    for path in Path(tempfile.gettempdir()).glob(f"{registry.TEMP_PREFIX}*"):
-        try:
-            pid = int(path.name[len(registry.TEMP_PREFIX):].split("-", 1)[0])
-        except ValueError:
-            continue
-        if ours(pid):
-            found.append(f"temp dir {path}")
+    found += [f"temp dir {path}" for path, pid in registry.temp_dirs() if ours(pid)]
     cache = str(registry.cache_root() / "bin")
     for proc in psutil.process_iter(["pid", "exe"]):
         exe = proc.info.get("exe") or ""
@@ -82,13 +72,9 @@ def leftovers(owner: int | None = None) -> list[str]:
         import docker
 
         for c in registry.engine_containers(docker.from_env()):
-            labels = c.get("Labels") or {}
-            try:
-                pid = int(labels.get(f"{registry.LABEL}.owner", "0"))
-                start = float(labels.get(f"{registry.LABEL}.owner_start") or 0) or None
-            except ValueError:
-                pid, start = 0, None
+            pid, start = registry.container_owner(c)
             if not pid or ours(pid, start):
+                labels = c.get("Labels") or {}
                 found.append(f"container {c['Id'][:12]} ({labels.get('gopitfalls.program')})")
     return found
 

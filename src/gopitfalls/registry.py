@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -93,6 +94,34 @@ def _docker_client():
         return None
 
 
+def pidfiles() -> Iterator[tuple[Path, dict | None]]:
+    """Each pidfile of a program the engine started, with its record (None if unreadable)."""
+    for path in run_dir().glob("*.json"):
+        try:
+            yield path, json.loads(path.read_text())
+        except (OSError, ValueError):
+            yield path, None
+
+
+def temp_dirs() -> Iterator[tuple[Path, int]]:
+    """Each temp dir the engine made, with the pid of the process that made it."""
+    for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            yield path, int(path.name[len(TEMP_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+
+
+def container_owner(container: dict) -> tuple[int, float | None]:
+    """(pid, start time) of the process that started an engine container (0 if unlabelled)."""
+    labels = container.get("Labels") or {}
+    try:
+        return (int(labels.get(f"{LABEL}.owner", "0")),
+                float(labels.get(f"{LABEL}.owner_start") or 0) or None)
+    except ValueError:
+        return 0, None
+
+
 def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
     """Remove leftovers: processes, containers and temp dirs whose owner is gone.
 
@@ -100,10 +129,8 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
     started is removed, live owners included. Returns a line per thing removed.
     """
     removed = []
-    for pidfile in run_dir().glob("*.json"):
-        try:
-            info = json.loads(pidfile.read_text())
-        except (OSError, ValueError):
+    for pidfile, info in pidfiles():
+        if info is None:
             pidfile.unlink(missing_ok=True)
             continue
         if only_dead_owners and same_process_running(info["owner"], info.get("owner_start")):
@@ -112,12 +139,7 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
             removed.append(f"process {info['pid']} ({info.get('program', '?')})")
         pidfile.unlink(missing_ok=True)
 
-    tmp = Path(tempfile.gettempdir())
-    for path in tmp.glob(f"{TEMP_PREFIX}*"):
-        try:
-            owner = int(path.name[len(TEMP_PREFIX):].split("-", 1)[0])
-        except ValueError:
-            continue
+    for path, owner in temp_dirs():
         if only_dead_owners and process_start(owner) is not None:
             continue
         shutil.rmtree(path, ignore_errors=True)
@@ -126,11 +148,7 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
     client = docker_client if docker_client is not None else _docker_client()
     for c in engine_containers(client):
         labels = c.get("Labels") or {}
-        try:
-            owner = int(labels.get(f"{LABEL}.owner", "0"))
-            owner_start = float(labels.get(f"{LABEL}.owner_start") or 0) or None
-        except ValueError:
-            owner, owner_start = 0, None
+        owner, owner_start = container_owner(c)
         if only_dead_owners and owner and same_process_running(owner, owner_start):
             continue
         try:
