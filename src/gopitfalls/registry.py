@@ -7,7 +7,7 @@ start time (so a reused pid is not mistaken for it).
 
 Three nets catch leftovers:
 1. ``atexit`` and context managers stop what a live engine started;
-2. a small guardian process (``python -m gopitfalls.registry --watch PID``) waits for its
+2. a small guardian process (``python -m gopitfalls.guardian PID``) waits for its
    owner to die, even by SIGKILL, and then reaps that owner's leftovers;
 3. every backend start reaps the leftovers of owners that are gone.
 """
@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,19 +178,7 @@ def ensure_guardian() -> None:
     if _guardian is not None and _guardian.poll() is None:
         return
     _guardian = subprocess.Popen(
-        [sys.executable, "-m", "gopitfalls.registry", "--watch", str(os.getpid())],
+        [sys.executable, "-m", "gopitfalls.guardian", str(os.getpid())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # survives our process group being killed
     )
-
-
-def _watch(owner: int) -> None:
-    owner_start = process_start(owner)
-    while same_process_running(owner, owner_start):
-        time.sleep(0.3)
-    reap(only_dead_owners=True)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--watch":
-        _watch(int(sys.argv[2]))
