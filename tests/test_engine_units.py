@@ -6,7 +6,7 @@ import pytest
 
 from gopitfalls import expectations as expect
 from gopitfalls.backends import Exit
-from gopitfalls.course import LESSONS, lesson
+from gopitfalls.course import lesson, lessons
 from gopitfalls.experiment import Run
 from gopitfalls.load import Load
 from gopitfalls.services import parse_probe
@@ -117,7 +117,7 @@ def test_load_args():
 
 
 def test_catalog_is_consistent():
-    for slug, lsn in LESSONS.items():
+    for slug, lsn in lessons().items():
         assert slug == lsn.slug and lsn.scenarios
         assert lsn.notebook.exists(), f"{slug}: notebook missing"
         for variant in ("broken", "fixed"):

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from gopitfalls.course import LESSONS
+from gopitfalls.course import lessons
 
 from .conftest import ROOT
 
@@ -18,14 +18,14 @@ def _notebook(slug):
     return nbformat.read(ROOT / "notebooks" / f"{slug}.ipynb", as_version=4)
 
 
-@pytest.mark.parametrize("slug", sorted(LESSONS))
+@pytest.mark.parametrize("slug", sorted(lessons()))
 def test_committed_without_outputs(slug):
     dirty = [i for i, c in enumerate(_notebook(slug).cells) if c.cell_type == "code"
              and (c.get("outputs") or c.get("execution_count") is not None)]
     assert not dirty, f"notebooks/{slug}.ipynb: cells {dirty} carry outputs; clear them"
 
 
-@pytest.mark.parametrize("slug", sorted(LESSONS))
+@pytest.mark.parametrize("slug", sorted(lessons()))
 def test_follows_the_lesson_template(slug):
     cells = _notebook(slug).cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {slug[:2]} · ")

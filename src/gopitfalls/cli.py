@@ -1,6 +1,8 @@
 """Layer 11: the ``gopitfalls`` command.
 
-  gopitfalls lab                 open JupyterLab on the course notebooks
+  gopitfalls lab [--course DIR]  open JupyterLab on the course (a writable copy of it, laid
+                                 out in DIR or ~/gopitfalls-course, when not in a checkout)
+  gopitfalls course DIR          lay out a writable copy of the course in DIR
   gopitfalls list                the lessons
   gopitfalls run SLUG --variant broken|fixed [--scenario NAME] [--backend docker|local]
   gopitfalls doctor              what this machine can do
@@ -16,12 +18,30 @@ import sys
 
 
 def _cmd_list(args) -> int:
-    from .course import LESSONS
+    from .course import course_root, lessons
 
-    for lsn in LESSONS.values():
+    catalog = lessons()
+    for lsn in catalog.values():
         scenarios = ", ".join(lsn.scenarios)
         print(f"{lsn.slug:42s} ch.{lsn.chapter}  {lsn.title}  [{scenarios}]")
+    print(f"{len(catalog)} lessons in {course_root()}")
     return 0
+
+
+def _cmd_course(args) -> int:
+    _lay_out(args.dir)
+    return 0
+
+
+def _lay_out(dest):
+    from .course import lay_out_course
+
+    report = lay_out_course(dest)
+    print(f"course in {report.root}: {len(report.copied)} files copied", flush=True)
+    if report.kept:
+        print(f"  kept your version of {len(report.kept)} file(s) that differ from this release:"
+              f" {', '.join(report.kept[:5])}{' ...' if len(report.kept) > 5 else ''}")
+    return report.root
 
 
 def _cmd_run(args) -> int:
@@ -104,9 +124,14 @@ def _cmd_clean(args) -> int:
 
 
 def _cmd_lab(args) -> int:
-    from .course import course_root
+    from .course import bundled_course, course_root, default_working_copy
 
-    root = course_root()
+    if args.course:
+        root = _lay_out(args.course)
+    else:
+        root = course_root()
+        if root == bundled_course():  # read-only inside the install: give the learner a copy
+            root = _lay_out(default_working_copy())
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
            "--ip=127.0.0.1", *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
@@ -124,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("lab", help="open JupyterLab on the course (other options go to Jupyter)")
+    p.add_argument("--course", metavar="DIR",
+                   help="lay out (or reuse) a writable copy of the course in DIR and open it")
     p.set_defaults(func=_cmd_lab)
+    p = sub.add_parser("course", help="lay out a writable copy of the course in DIR (files "
+                                      "already there are kept)")
+    p.add_argument("dir")
+    p.set_defaults(func=_cmd_course)
     sub.add_parser("list", help="list the lessons").set_defaults(func=_cmd_list)
     p = sub.add_parser("run", help="run one lesson variant and print what was measured")
     p.add_argument("slug")
@@ -152,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line error, not a traceback
         from .backends import BackendUnavailable
         from .build import BuildError
+        from .course import CourseNotFound
         from .toolchain import ToolchainError
 
-        if isinstance(exc, (BuildError, BackendUnavailable, ToolchainError, KeyError)):
+        if isinstance(exc, (BuildError, BackendUnavailable, ToolchainError, CourseNotFound,
+                            KeyError)):
             print(f"gopitfalls: {exc}", file=sys.stderr)
             return 2
         raise

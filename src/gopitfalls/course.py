@@ -8,8 +8,11 @@ A notebook does ``lesson = gopitfalls.lesson("02-http-client-timeouts")`` and th
 from __future__ import annotations
 
 import difflib
+import functools
 import html
+import json
 import os
+import shutil
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,21 +23,111 @@ from .load import Load
 from .services import Upstream
 
 VARIANTS = ("broken", "fixed")
+# What a course is made of; a wheel carries these (setup.py) and a working copy gets them.
+COURSE_DIRS = ("go-samples", "notebooks", "labs", "solutions")
+
+
+class CourseNotFound(FileNotFoundError):
+    """No course files where the engine looked; the message says what to do."""
+
+
+# A working copy laid out by ``gopitfalls course`` carries this file (the version that laid it
+# out), so the engine and the learner can tell it from any other folder.
+MARKER = ".gopitfalls-course"
+
+
+def is_course(path: Path) -> bool:
+    return (path / "go-samples" / "go.mod").is_file()
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this package runs from (an editable install), if it is one."""
+    path = Path(__file__).resolve().parents[2]
+    return path if is_course(path) and (path / "src" / "gopitfalls").is_dir() else None
+
+
+def bundled_course() -> Path | None:
+    """The pristine course a wheel carries (see setup.py), read-only in site-packages."""
+    path = Path(__file__).resolve().parent / "course_files"
+    return path if is_course(path) else None
+
+
+def default_working_copy() -> Path:
+    """Where ``gopitfalls lab`` lays out the learner's own copy when not in a checkout."""
+    return Path(os.environ.get("GOPITFALLS_COURSE_DIR") or Path.home() / "gopitfalls-course")
 
 
 def course_root() -> Path:
-    """The folder holding go-samples/ and notebooks/: ``GOPITFALLS_HOME``, else the
-    checkout this package was installed from, else the current folder or a parent."""
+    """The folder holding go-samples/ and notebooks/, looked for in this order:
+    ``GOPITFALLS_HOME``; the current folder or a parent (a checkout or a working copy the
+    learner is in, as a notebook kernel is); the checkout this package was installed from;
+    the learner's default working copy; the course the installed package carries."""
     env = os.environ.get("GOPITFALLS_HOME")
-    candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2], Path.cwd(), *Path.cwd().parents]
-    for path in candidates:
-        if (path / "go-samples" / "go.mod").exists():
+    if env:
+        if is_course(Path(env)):
+            return Path(env)
+        raise CourseNotFound(
+            f"GOPITFALLS_HOME={env} holds no course (no go-samples/go.mod in it). Lay one out "
+            f"there with `gopitfalls course {env}`, or unset GOPITFALLS_HOME.")
+    here = Path.cwd()
+    for path in (here, *here.parents, checkout_root(), default_working_copy(),
+                 bundled_course()):
+        if path is not None and is_course(path):
             return path
-    raise FileNotFoundError(
-        "cannot find the course files (go-samples/). Run from the gopitfalls checkout, or set "
-        "GOPITFALLS_HOME to it."
-    )
+    raise CourseNotFound(
+        "cannot find the course files (go-samples/, notebooks/): this install carries none and "
+        "no folder here holds them. Reinstall from a wheel or checkout of gopitfalls (`pip "
+        "install gopitfalls` bundles the course), run from a checkout, or set GOPITFALLS_HOME "
+        "to a course folder.")
+
+
+@dataclass(frozen=True)
+class LayoutReport:
+    """What :func:`lay_out_course` did: files copied, and the learner's files it kept."""
+
+    root: Path
+    copied: list[str]
+    kept: list[str]
+
+
+def lay_out_course(dest: Path, source: Path | None = None) -> LayoutReport:
+    """Copy the course into ``dest``, a folder the learner owns and may edit.
+
+    Files already there are never overwritten (they may hold the learner's work): only the
+    missing ones are copied, so running it again after an upgrade adds new lessons and keeps
+    every edit. ``kept`` lists the learner's files that differ from this version's."""
+    source = source or bundled_course() or checkout_root()
+    if source is None:
+        raise CourseNotFound("this install carries no course to lay out; reinstall gopitfalls "
+                             "from a wheel or a checkout")
+    dest = Path(dest).expanduser().resolve()
+    if dest.exists() and not dest.is_dir():
+        raise CourseNotFound(f"{dest} is a file, not a folder; choose another place")
+    if dest.is_dir() and any(dest.iterdir()) and not (is_course(dest) or (dest / MARKER).exists()):
+        raise CourseNotFound(f"{dest} already holds other files; choose an empty or new folder "
+                             "(the course never mixes itself into a folder of yours)")
+    copied, kept = [], []
+    for name in COURSE_DIRS:
+        top = source / name
+        if not top.is_dir():
+            continue
+        for file in sorted(p for p in top.rglob("*") if p.is_file()):
+            if "__pycache__" in file.parts or ".ipynb_checkpoints" in file.parts:
+                continue
+            rel = file.relative_to(source)
+            target = dest / rel
+            if target.exists():
+                if target.read_bytes() != file.read_bytes():
+                    kept.append(str(rel))
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+            copied.append(str(rel))
+    from . import __version__
+
+    (dest / MARKER).write_text(json.dumps({"version": __version__}) + "\n")
+    _catalog.cache_clear()
+    return LayoutReport(dest, copied, kept)
 
 
 @dataclass(frozen=True)
@@ -209,7 +302,11 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
 def load_catalog(root: Path | None = None) -> dict[str, Lesson]:
     """Read every ``go-samples/NN-slug/lesson.toml``: each lesson's metadata lives next to
     its programs, so adding a lesson never touches the engine."""
-    root = root or course_root()
+    return dict(_catalog((root or course_root()).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _catalog(root: Path) -> dict[str, Lesson]:
     lessons = {}
     for path in sorted((root / "go-samples").glob("*/lesson.toml")):
         data = tomllib.loads(path.read_text())
@@ -220,22 +317,23 @@ def load_catalog(root: Path | None = None) -> dict[str, Lesson]:
             scenarios={name: _scenario(name, sc, path)
                        for name, sc in data.get("scenarios", {}).items()},
         )
+    if not lessons:
+        raise CourseNotFound(f"{root} has go-samples/ but no lesson in it "
+                             "(go-samples/NN-slug/lesson.toml); is the course complete?")
     return lessons
 
 
-try:
-    LESSONS: dict[str, Lesson] = load_catalog()
-except FileNotFoundError:  # installed without the course files: the engine still works
-    LESSONS = {}
+def lessons() -> dict[str, Lesson]:
+    """The lessons of the course in use (:func:`course_root`), by slug; read on first use."""
+    return load_catalog()
 
 
 def lesson(slug: str) -> Lesson:
     """Look a lesson up by slug, or by its number ("02")."""
-    if not LESSONS:
-        course_root()  # raises the error that says where the course files should be
-    if slug in LESSONS:
-        return LESSONS[slug]
-    matches = [lsn for lsn in LESSONS.values() if lsn.number == slug or lsn.slug.startswith(slug)]
+    catalog = lessons()
+    if slug in catalog:
+        return catalog[slug]
+    matches = [lsn for lsn in catalog.values() if lsn.number == slug or lsn.slug.startswith(slug)]
     if len(matches) == 1:
         return matches[0]
-    raise KeyError(f"no lesson {slug!r}; lessons: {', '.join(LESSONS)}")
+    raise KeyError(f"no lesson {slug!r}; lessons: {', '.join(catalog)}")
