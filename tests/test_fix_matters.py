@@ -1,26 +1,69 @@
 """Each lesson's claims must depend on its fix: run the notebook against a copy of the
-course whose fixed/ program is the broken one, and an assertion cell has to fail.
+course whose fixed/ program is the broken one, and an expectation on the run has to fail.
 
 A threshold that also holds when the "fix" changes nothing proves nothing; this catches one
-that was loosened until it always passes."""
+that was loosened until it always passes.
+
+This is the second execution of each notebook in a CI run, and it uses the other backend
+from nbval's (see README, "What CI proves"): nbval runs the lessons on local, this runs them
+on docker. So the claims about the broken program, made before the fix is shown, must also
+hold on docker: no cell before the fix section may fail.
+"""
 
 import shutil
 
 import nbformat
 import pytest
 
-from gopitfalls.course import LESSONS
+from gopitfalls.course import lessons
 
-from .conftest import ROOT
+from .conftest import IN_CI, ROOT, docker_available
 from .kernels import execute
 
 # A failed expectation on measured behaviour; a plain `assert` on source text would prove
 # only that the files differ.
 FAILED_CLAIMS = ("ExpectationFailed",)
+FIX_SECTION = "## The fix"  # DESIGN.md's template: everything before it is the broken run
+
+
+def cell_errors(nb) -> list[tuple[int, str, str]]:
+    """(cell index, exception name, first line of its message) of each failed cell."""
+    return [(index, out["ename"], ((out.get("evalue") or "").splitlines() or [""])[0])
+            for index, cell in enumerate(nb.cells) for out in cell.get("outputs", [])
+            if out.get("output_type") == "error"]
+
+
+def fix_section_start(nb) -> int:
+    return next((i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "markdown" and FIX_SECTION in "\n" + c.source), len(nb.cells))
+
+
+def judge_fix_matters(name: str, nb) -> list[str]:
+    """What is wrong with an executed notebook whose fixed/ was the broken program: no
+    claim failed, or something failed before the fix section. Empty when it is as it must be."""
+    errors = cell_errors(nb)
+    fix_at = fix_section_start(nb)
+    problems = [f"{name}: cell {i} failed before the fix section ({ename}: {msg[:120]})"
+                for i, ename, msg in errors if i < fix_at]
+    if not [e for e in errors if e[0] >= fix_at and e[1] in FAILED_CLAIMS]:
+        problems.append(f"{name}: with fixed/ = broken/, no expectation on the run failed, so "
+                        f"no claim depends on the fix (errors: {errors})")
+    return problems
+
+
+def fix_matters_backend() -> str:
+    """docker where a daemon answers (in CI it must), else local with the reason printed."""
+    why = docker_available()
+    if why is None:
+        return "docker"
+    if IN_CI:
+        pytest.fail(f"CI must provide a Docker daemon: {why}")
+    print(f"fix-matters runs on local: {why}")
+    return "local"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("slug", sorted(LESSONS))
+@pytest.mark.parametrize("slug", sorted(lessons()))
 def test_assertions_fail_when_the_fix_does_nothing(slug, tmp_path, monkeypatch):
     home = tmp_path / "course"
     shutil.copytree(ROOT / "go-samples", home / "go-samples")
@@ -28,7 +71,45 @@ def test_assertions_fail_when_the_fix_does_nothing(slug, tmp_path, monkeypatch):
     shutil.rmtree(fixed)
     shutil.copytree(home / "go-samples" / slug / "broken", fixed)
     monkeypatch.setenv("GOPITFALLS_HOME", str(home))  # the kernel's course_root()
-    monkeypatch.setenv("GOPITFALLS_BACKEND", "local")
+    monkeypatch.setenv("GOPITFALLS_BACKEND", fix_matters_backend())
 
     nb = nbformat.read(ROOT / "notebooks" / f"{slug}.ipynb", as_version=4)
     execute(nb, ROOT / "notebooks", allow_errors=True)
+    problems = judge_fix_matters(slug, nb)
+    assert not problems, "\n".join(problems)
+    claims = [e for e in cell_errors(nb) if e[1] in FAILED_CLAIMS]
+    print(f"{slug}: {len(claims)} claims failed without the fix: "
+          + "; ".join(f"cell {i}: {msg[:90]}" for i, _, msg in claims))
+
+
+# ---- the judge itself can fail: tiny notebooks with a known outcome
+
+def _tiny_notebook(after_fix: str, before_fix: str = "x = 1"):
+    cells = [nbformat.v4.new_markdown_cell("# 99 · tiny"),
+             nbformat.v4.new_code_cell("from gopitfalls import expectations as expect\n"
+                                       + before_fix),
+             nbformat.v4.new_markdown_cell("## The fix, in three steps"),
+             nbformat.v4.new_code_cell(after_fix)]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+@pytest.mark.parametrize("after_fix, before_fix, expected", [
+    # a claim that does not depend on the program: it passes whatever the fix is
+    ("expect.at_least(5, 1, 'a number that does not come from the run')", "x = 1",
+     "no expectation on the run failed"),
+    # a plain assert on text is not a claim on measured behaviour
+    ("assert 'timeout' in 'no timeout at all' and False", "x = 1",
+     "no expectation on the run failed"),
+    # a claim about the broken program fails: the pitfall did not happen on this backend
+    ("expect.at_least(0, 1, 'requests that failed')", "expect.at_least(0, 3, 'goroutines')",
+     "failed before the fix section"),
+    # as it must be: only the claim about the fix fails
+    ("expect.at_least(0, 1, 'requests that failed')", "x = 1", None),
+])
+def test_the_fix_matters_judge_can_fail(after_fix, before_fix, expected, tmp_path):
+    nb = execute(_tiny_notebook(after_fix, before_fix), tmp_path, allow_errors=True)
+    problems = judge_fix_matters("tiny", nb)
+    if expected is None:
+        assert problems == []
+    else:
+        assert problems and expected in "\n".join(problems), problems

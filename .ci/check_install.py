@@ -1,0 +1,98 @@
+"""Checks a non-editable install, as a learner gets it from a wheel or `pip install git+URL`.
+
+Run by .ci/run with the python of a fresh virtual environment holding only the wheel and its
+declared dependencies, from a folder outside the checkout:
+
+    python .ci/check_install.py LESSON_COUNT WORK_DIR
+
+It proves that every engine module and every notebook's imports load from the declared
+dependencies alone, that the installed package carries the whole course, that a working copy
+can be laid out and is then used, that a missing course is a clear error, and that one
+lesson runs end to end from the install. Exits non-zero with the reason on any failure.
+"""
+
+import ast
+import importlib
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+LESSON = "02-http-client-timeouts"
+
+
+def gopitfalls(*args: str, env: dict | None = None, expect_rc: int = 0) -> str:
+    done = subprocess.run([str(BIN / "gopitfalls"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+    output = done.stdout + done.stderr
+    if done.returncode != expect_rc:
+        sys.exit(f"`gopitfalls {' '.join(args)}` exited {done.returncode}, not {expect_rc}:\n"
+                 f"{output}")
+    return output
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        sys.exit(f"FAILED: {what}")
+    print(f"ok: {what}")
+
+
+def notebook_imports(notebook: Path) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    code = "\n".join("\n".join(ln for ln in "".join(c["source"]).splitlines()
+                               if not ln.lstrip().startswith(("%", "!")))
+                     for c in cells if c["cell_type"] == "code")
+    return [ast.unparse(node) for node in ast.walk(ast.parse(code))
+            if isinstance(node, ast.Import | ast.ImportFrom)]
+
+
+def main(lesson_count: int, work: Path) -> None:
+    import gopitfalls
+
+    here = Path(gopitfalls.__file__).parent
+    check("site-packages" in str(here), f"gopitfalls is the installed copy ({here})")
+    check("gopitfalls.course" not in sys.modules and "gopitfalls.backends" not in sys.modules,
+          "`import gopitfalls` reads no catalog and loads no backend")
+    modules = [m.name for m in pkgutil.walk_packages([str(here)], "gopitfalls.")]
+    for name in modules:
+        importlib.import_module(name)
+    check(len(modules) >= 10, f"all {len(modules)} engine modules import")
+
+    bundled = here / "course_files"
+    notebooks = sorted((bundled / "notebooks").glob("*.ipynb"))
+    check(len(notebooks) == lesson_count, f"the wheel carries {len(notebooks)} notebooks")
+    for notebook in notebooks:
+        for statement in notebook_imports(notebook):
+            exec(statement, {})
+    check(True, "every notebook's imports load from the declared dependencies")
+
+    listing = gopitfalls("list", env={"GOPITFALLS_COURSE_DIR": str(work / "none-yet")})
+    listed = [ln for ln in listing.splitlines() if ln[:2].isdigit()]
+    check(len(listed) == lesson_count, f"`gopitfalls list` lists {len(listed)} lessons "
+          f"from the bundled course, outside any checkout")
+
+    copy = work / "my-course"
+    gopitfalls("course", str(copy))
+    (copy / "go-samples" / LESSON / "lesson.toml").write_text(
+        (copy / "go-samples" / LESSON / "lesson.toml").read_text().replace(
+            'title = "', 'title = "(my copy) ', 1))
+    again = gopitfalls("course", str(copy))
+    check("kept your version of 1 file" in again, "laying out again keeps the learner's edit")
+    mine = gopitfalls("list", env={"GOPITFALLS_HOME": str(copy)})
+    check("(my copy)" in mine, "the working copy is the course in use when chosen")
+
+    missing = gopitfalls("list", env={"GOPITFALLS_HOME": str(work / "nowhere")}, expect_rc=2)
+    check("holds no course" in missing and "gopitfalls course" in missing,
+          "a missing course is a clear error that names the fix, exit 2")
+
+    run = gopitfalls("run", LESSON)
+    check(f"{LESSON}/broken" in run and "goroutines" in run,
+          f"`gopitfalls run {LESSON}` completes from the install")
+    print(run)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), Path(sys.argv[2]))
