@@ -16,15 +16,18 @@ import importlib
 import json
 import os
 import pkgutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 LESSON = "02-http-client-timeouts"
 
 
-def gopitfalls(*args: str, env: dict | None = None, expect_rc: int = 0) -> str:
+def cli(*args: str, env: dict | None = None, expect_rc: int = 0) -> str:
     done = subprocess.run([str(BIN / "gopitfalls"), *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
     output = done.stdout + done.stderr
@@ -49,6 +52,35 @@ def notebook_imports(notebook: Path) -> list[str]:
             if isinstance(node, ast.Import | ast.ImportFrom)]
 
 
+def lab_serves_a_working_copy(copy: Path, lesson_count: int) -> None:
+    """`gopitfalls lab` from an install lays out the learner's copy and serves it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lab = subprocess.Popen(
+        [str(BIN / "gopitfalls"), "lab", "--no-browser", f"--port={port}",
+         "--ServerApp.token=ci", f"--ServerApp.runtime_dir={copy.parent / 'jupyter-runtime'}"],
+        env={**os.environ, "GOPITFALLS_COURSE_DIR": str(copy)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api/contents/notebooks?token=ci"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    served = {item["name"] for item in json.load(answer)["content"]}
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            sys.exit("FAILED: `gopitfalls lab` did not answer within 60 s")
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
+    check((copy / ".gopitfalls-course").exists() and
+          len([n for n in served if n.endswith(".ipynb")]) == lesson_count,
+          f"`gopitfalls lab` laid out {copy} and serves its {lesson_count} notebooks")
+
+
 def main(lesson_count: int, work: Path) -> None:
     import gopitfalls
 
@@ -69,26 +101,28 @@ def main(lesson_count: int, work: Path) -> None:
             exec(statement, {})
     check(True, "every notebook's imports load from the declared dependencies")
 
-    listing = gopitfalls("list", env={"GOPITFALLS_COURSE_DIR": str(work / "none-yet")})
-    listed = [ln for ln in listing.splitlines() if ln[:2].isdigit()]
+    listing = cli("list", env={"GOPITFALLS_COURSE_DIR": str(work / "none-yet")})
+    listed = [ln for ln in listing.splitlines() if ln[:2].isdigit() and ln[2:3] == "-"]
     check(len(listed) == lesson_count, f"`gopitfalls list` lists {len(listed)} lessons "
           f"from the bundled course, outside any checkout")
 
     copy = work / "my-course"
-    gopitfalls("course", str(copy))
+    cli("course", str(copy))
     (copy / "go-samples" / LESSON / "lesson.toml").write_text(
         (copy / "go-samples" / LESSON / "lesson.toml").read_text().replace(
             'title = "', 'title = "(my copy) ', 1))
-    again = gopitfalls("course", str(copy))
+    again = cli("course", str(copy))
     check("kept your version of 1 file" in again, "laying out again keeps the learner's edit")
-    mine = gopitfalls("list", env={"GOPITFALLS_HOME": str(copy)})
+    mine = cli("list", env={"GOPITFALLS_HOME": str(copy)})
     check("(my copy)" in mine, "the working copy is the course in use when chosen")
 
-    missing = gopitfalls("list", env={"GOPITFALLS_HOME": str(work / "nowhere")}, expect_rc=2)
+    missing = cli("list", env={"GOPITFALLS_HOME": str(work / "nowhere")}, expect_rc=2)
     check("holds no course" in missing and "gopitfalls course" in missing,
           "a missing course is a clear error that names the fix, exit 2")
 
-    run = gopitfalls("run", LESSON)
+    lab_serves_a_working_copy(work / "lab-course", lesson_count)
+
+    run = cli("run", LESSON)
     check(f"{LESSON}/broken" in run and "goroutines" in run,
           f"`gopitfalls run {LESSON}` completes from the install")
     print(run)
