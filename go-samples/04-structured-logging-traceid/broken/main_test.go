@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log"
 	"net/http/httptest"
@@ -9,24 +8,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gopitfalls/samples/internal/lessontest"
 )
-
-// lockedBuffer is safe for the concurrent writes of the log package.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
 
 // Concurrent checkouts, each sent with its own traceparent: no log line carries a
 // trace id, and most lines do not even name their order.
 func TestLinesCannotBeTiedToRequests(t *testing.T) {
-	var buf lockedBuffer
+	var buf lessontest.SyncBuffer
 	log.SetOutput(&buf)
 	defer log.SetOutput(os.Stderr)
 
@@ -45,7 +34,7 @@ func TestLinesCannotBeTiedToRequests(t *testing.T) {
 	}
 	wg.Wait()
 
-	lines := strings.Split(strings.TrimSpace(buf.b.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != n*5+n/5 {
 		t.Fatalf("%d log lines, want %d", len(lines), n*5+n/5)
 	}

@@ -7,71 +7,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"gopitfalls/samples/internal/lessontest"
 )
-
-// openFDs lists this process's open descriptors (the directory's own excluded).
-func openFDs(t *testing.T) []int {
-	t.Helper()
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fds []int
-	for _, name := range names {
-		if fd, _ := strconv.Atoi(name); fd != int(d.Fd()) {
-			fds = append(fds, fd)
-		}
-	}
-	return fds
-}
-
-// withFreeDescriptors lowers the soft RLIMIT_NOFILE so that exactly n more files can be
-// opened, runs fn, and restores the limit.
-func withFreeDescriptors(t *testing.T, n int, fn func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	fds := openFDs(t)
-	limit := 0
-	for {
-		below := 0
-		for _, fd := range fds {
-			if fd < limit {
-				below++
-			}
-		}
-		if limit-below == n {
-			break
-		}
-		limit++
-	}
-	lowered := syscall.Rlimit{Cur: uint64(limit), Max: old.Max}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lowered); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
-	fn()
-}
-
-func testArtifact(t *testing.T) string {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return exe
-}
 
 // LEAK=retain: every fingerprint leaves one more descriptor open, for good.
 func TestFingerprintLeaksRetained(t *testing.T) {
@@ -83,13 +24,13 @@ func TestFingerprintLeaksRetained(t *testing.T) {
 		}
 		kept = nil
 	}()
-	before := len(openFDs(t))
+	before := len(lessontest.OpenFDs(t))
 	for range 20 {
-		if _, err := fingerprint(testArtifact(t)); err != nil {
+		if _, err := fingerprint(lessontest.Executable(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if grew := len(openFDs(t)) - before; grew < 20 {
+	if grew := len(lessontest.OpenFDs(t)) - before; grew < 20 {
 		t.Fatalf("open descriptors grew by %d after 20 fingerprints, want 20", grew)
 	}
 }
@@ -97,21 +38,21 @@ func TestFingerprintLeaksRetained(t *testing.T) {
 // LEAK=finalizer: the descriptors stay open until a GC cycle runs the finalizers.
 func TestFingerprintLeaksUntilGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no GC cycle until we ask for one
-	before := len(openFDs(t))
+	before := len(lessontest.OpenFDs(t))
 	for range 20 {
-		if _, err := fingerprint(testArtifact(t)); err != nil {
+		if _, err := fingerprint(lessontest.Executable(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if grew := len(openFDs(t)) - before; grew < 20 {
+	if grew := len(lessontest.OpenFDs(t)) - before; grew < 20 {
 		t.Fatalf("open descriptors grew by %d after 20 fingerprints, want 20 (no GC yet)", grew)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(openFDs(t)) > before && time.Now().Before(deadline) {
+	for len(lessontest.OpenFDs(t)) > before && time.Now().Before(deadline) {
 		runtime.GC() // finalizers run after the cycle, on their own goroutine
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := len(openFDs(t)); n > before {
+	if n := len(lessontest.OpenFDs(t)); n > before {
 		t.Fatalf("%d descriptors still open after GC, want %d", n, before)
 	}
 }
@@ -120,7 +61,7 @@ func TestFingerprintLeaksUntilGC(t *testing.T) {
 // returns) runs out of descriptors half-way.
 func TestBundleHoldsEveryFileUntilItReturns(t *testing.T) {
 	var body string
-	withFreeDescriptors(t, 2, func() {
+	lessontest.WithFreeDescriptors(t, 2, func() {
 		rec := httptest.NewRecorder()
 		handleBundle(rec, httptest.NewRequest("GET", "/bundle", nil))
 		body = rec.Body.String()

@@ -7,87 +7,29 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"gopitfalls/samples/internal/lessontest"
 )
-
-// openFDs lists this process's open descriptors (the directory's own excluded).
-func openFDs(t *testing.T) []int {
-	t.Helper()
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fds []int
-	for _, name := range names {
-		if fd, _ := strconv.Atoi(name); fd != int(d.Fd()) {
-			fds = append(fds, fd)
-		}
-	}
-	return fds
-}
-
-// withFreeDescriptors lowers the soft RLIMIT_NOFILE so that exactly n more files can be
-// opened, runs fn, and restores the limit.
-func withFreeDescriptors(t *testing.T, n int, fn func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	fds := openFDs(t)
-	limit := 0
-	for {
-		below := 0
-		for _, fd := range fds {
-			if fd < limit {
-				below++
-			}
-		}
-		if limit-below == n {
-			break
-		}
-		limit++
-	}
-	lowered := syscall.Rlimit{Cur: uint64(limit), Max: old.Max}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lowered); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
-	fn()
-}
-
-func testArtifact(t *testing.T) string {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return exe
-}
 
 // Every fingerprint closes its file before returning: no descriptor is left behind,
 // without any help from the garbage collector.
 func TestFingerprintClosesItsFile(t *testing.T) {
-	before := len(openFDs(t))
+	before := len(lessontest.OpenFDs(t))
 	for range 200 {
-		if _, err := fingerprint(testArtifact(t)); err != nil {
+		if _, err := fingerprint(lessontest.Executable(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := len(openFDs(t)); n != before {
+	if n := len(lessontest.OpenFDs(t)); n != before {
 		t.Fatalf("%d descriptors open after 200 fingerprints, want %d", n, before)
 	}
 	// Even with a single free descriptor, fingerprints keep working.
-	withFreeDescriptors(t, 1, func() {
+	lessontest.WithFreeDescriptors(t, 1, func() {
 		for range 50 {
-			if _, err := fingerprint(testArtifact(t)); err != nil {
+			if _, err := fingerprint(lessontest.Executable(t)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -97,7 +39,7 @@ func TestFingerprintClosesItsFile(t *testing.T) {
 // The bundle holds one file at a time: one free descriptor is enough for all four.
 func TestBundleNeedsOneDescriptor(t *testing.T) {
 	var body string
-	withFreeDescriptors(t, 1, func() {
+	lessontest.WithFreeDescriptors(t, 1, func() {
 		rec := httptest.NewRecorder()
 		handleBundle(rec, httptest.NewRequest("GET", "/bundle", nil))
 		body = rec.Body.String()

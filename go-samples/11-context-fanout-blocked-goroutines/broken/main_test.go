@@ -3,29 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"regexp"
-	"runtime/pprof"
-	"strconv"
 	"testing"
 	"time"
-)
 
-// leaked asks the Go 1.27 goroutine leak detector (a special GC cycle behind the
-// "goroutineleak" profile) how many goroutines are blocked forever on
-// concurrency primitives that nothing live can reach.
-func leaked(t *testing.T) (int, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := pprof.Lookup("goroutineleak").WriteTo(&buf, 1); err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`goroutineleak profile: total (\d+)`).FindSubmatch(buf.Bytes())
-	if m == nil {
-		t.Fatalf("unexpected profile:\n%s", buf.String())
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n, buf.String()
-}
+	"gopitfalls/samples/internal/lessontest"
+)
 
 // settle waits until the replica goroutine gauge stops moving.
 func settle() int64 {
@@ -52,7 +34,7 @@ func TestFanOutLeaks(t *testing.T) {
 	if got, want := settle()-before, int64(calls*(replicas-1)); got != want {
 		t.Errorf("replica goroutines still alive = %d, want %d", got, want)
 	}
-	n, prof := leaked(t)
+	n, prof := lessontest.LeakedGoroutines(t)
 	if n < calls*(replicas-1) {
 		t.Errorf("goroutineleak total = %d, want >= %d\n%s", n, calls*(replicas-1), prof)
 	}

@@ -1,32 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"runtime/pprof"
-	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
-)
 
-func leaked(t *testing.T) (int, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := pprof.Lookup("goroutineleak").WriteTo(&buf, 1); err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`goroutineleak profile: total (\d+)`).FindSubmatch(buf.Bytes())
-	if m == nil {
-		t.Fatalf("unexpected profile:\n%s", buf.String())
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n, buf.String()
-}
+	"gopitfalls/samples/internal/lessontest"
+)
 
 // TestNoLeak: after the calls return, every replica goroutine has returned
 // (the winner's cancel stops the losers) and the leak profile is empty.
@@ -45,7 +29,7 @@ func TestNoLeak(t *testing.T) {
 	if v := replicaGoroutines.Value(); v != 0 {
 		t.Errorf("replica goroutines alive after the calls = %d, want 0", v)
 	}
-	if n, prof := leaked(t); n != 0 {
+	if n, prof := lessontest.LeakedGoroutines(t); n != 0 {
 		t.Errorf("goroutineleak total = %d, want 0\n%s", n, prof)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"log"
 	"maps"
@@ -9,8 +8,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"gopitfalls/samples/internal/lessontest"
 )
 
 var errorRequests = []struct {
@@ -26,22 +26,8 @@ var errorRequests = []struct {
 	{"POST", "/api/orders", `{"sku":"sku-rare","quantity":5}`, 409, 3},
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lineCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), "\n")
-}
+// lineCount counts the lines written to the log so far.
+func lineCount(logs *lessontest.SyncBuffer) int { return strings.Count(logs.String(), "\n") }
 
 // shape names a body's structure: "text" or the sorted JSON member names.
 func shape(contentType string, body []byte) string {
@@ -55,13 +41,13 @@ func shape(contentType string, body []byte) string {
 // TestErrorsAreUntraceable demonstrates the bug: three body shapes, no trace id in
 // headers, and one error logged by up to three layers.
 func TestErrorsAreUntraceable(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &lessontest.SyncBuffer{}
 	log.SetOutput(logs)
 	defer log.SetOutput(os.Stderr)
 	h := newHandler()
 	shapes := map[string]bool{}
 	for _, rq := range errorRequests {
-		before := logs.lineCount()
+		before := lineCount(logs)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body)))
 		if rec.Code != rq.status {
@@ -73,7 +59,7 @@ func TestErrorsAreUntraceable(t *testing.T) {
 				t.Errorf("unexpected identity header %s", k)
 			}
 		}
-		if n := logs.lineCount() - before; n != rq.logLines {
+		if n := lineCount(logs) - before; n != rq.logLines {
 			t.Errorf("%s %s: %d log lines, want %d", rq.method, rq.path, n, rq.logLines)
 		}
 	}
@@ -83,13 +69,13 @@ func TestErrorsAreUntraceable(t *testing.T) {
 }
 
 func TestLogLinesCarryNoRequestIdentity(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &lessontest.SyncBuffer{}
 	log.SetOutput(logs)
 	defer log.SetOutput(os.Stderr)
 	req := httptest.NewRequest("GET", "/api/orders/5000", nil)
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	newHandler().ServeHTTP(httptest.NewRecorder(), req)
-	if strings.Contains(logs.b.String(), "4bf92f35") {
+	if strings.Contains(logs.String(), "4bf92f35") {
 		t.Errorf("broken program unexpectedly logs the trace id")
 	}
 }

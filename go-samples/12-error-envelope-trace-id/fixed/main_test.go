@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gopitfalls/samples/internal/lessontest"
 )
 
 // Requests that produce each error kind; LESSON.md lists the same ones.
@@ -27,23 +28,10 @@ var errorRequests = []struct {
 	{"POST", "/api/orders", `{"sku":"sku-rare","quantity":5}`, 409},
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jsonLines decodes the JSON log records written to logs so far (one per line).
+func jsonLines(logs *lessontest.SyncBuffer) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil {
 			out = append(out, m)
@@ -62,7 +50,7 @@ type seen struct {
 // TestErrorsUnderLoad: every error body is one shape of problem+json, its
 // trace_id equals the Trace-Id header, and exactly one log line carries it.
 func TestErrorsUnderLoad(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &lessontest.SyncBuffer{}
 	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(logs, nil)}))
 	srv := httptest.NewServer(newHandler())
 	defer srv.Close()
@@ -95,7 +83,7 @@ func TestErrorsUnderLoad(t *testing.T) {
 	wg.Wait()
 
 	perTrace := map[string]int{}
-	for _, l := range logs.lines() {
+	for _, l := range jsonLines(logs) {
 		id, _ := l["trace_id"].(string)
 		perTrace[id]++
 	}
@@ -138,11 +126,11 @@ func TestTraceparentIsHonoured(t *testing.T) {
 }
 
 func TestSuccessIsNotLogged(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &lessontest.SyncBuffer{}
 	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(logs, nil)}))
 	rec := httptest.NewRecorder()
 	newHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/orders/42", nil))
-	if rec.Code != 200 || len(logs.lines()) != 0 {
-		t.Errorf("status %d, %d log lines; want 200 and none", rec.Code, len(logs.lines()))
+	if rec.Code != 200 || len(jsonLines(logs)) != 0 {
+		t.Errorf("status %d, %d log lines; want 200 and none", rec.Code, len(jsonLines(logs)))
 	}
 }

@@ -1,85 +1,29 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"gopitfalls/samples/internal/lessontest"
 )
 
-// The tests run this test binary again as the server (so SIGTERM reaches a real
-// process): TestMain turns into main when LESSON21_SERVE is set.
-func TestMain(m *testing.M) {
-	if os.Getenv("LESSON21_SERVE") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-type server struct {
-	cmd   *exec.Cmd
-	base  string
-	lines chan string // stderr lines after "listening on"
-}
-
-func startServer(t *testing.T, env ...string) *server {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), append([]string{"LESSON21_SERVE=1", "ADDR=127.0.0.1:0"}, env...)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	s := &server{cmd: cmd, lines: make(chan string, 16)}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			s.base = "http://" + addr
-			break
-		}
-	}
-	if s.base == "" {
-		t.Fatal("server did not start")
-	}
-	go func() {
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-		close(s.lines)
-	}()
-	return s
-}
-
-func get(url string) (int, string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
+// The tests run this test binary again as the server, so that SIGTERM reaches a
+// real process (see lessontest.StartServer).
+func TestMain(m *testing.M) { lessontest.RunMainOrTests(m, main) }
 
 // TestInFlightRequestsComplete: SIGTERM in the middle of three requests; all
 // three get their answer, readiness turns 503 while draining, and the process
 // exits 0 after printing its start and end lines.
 func TestInFlightRequestsComplete(t *testing.T) {
-	s := startServer(t, "WORK_TIME=800ms", "DRAIN_DELAY=300ms")
+	s := lessontest.StartServer(t, "WORK_TIME=800ms", "DRAIN_DELAY=300ms")
 	results := make(chan error, 3)
 	for range 3 {
 		go func() {
-			code, body, err := get(s.base + "/api/work")
+			code, body, err := lessontest.Get(s.Base + "/api/work")
 			if err == nil && (code != 200 || body != "done\n") {
 				err = io.ErrUnexpectedEOF
 			}
@@ -87,9 +31,9 @@ func TestInFlightRequestsComplete(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.Cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(100 * time.Millisecond)
-	if code, _, err := get(s.base + "/readyz"); err != nil || code != http.StatusServiceUnavailable {
+	if code, _, err := lessontest.Get(s.Base + "/readyz"); err != nil || code != http.StatusServiceUnavailable {
 		t.Errorf("readyz while draining: %d %v, want 503", code, err)
 	}
 	for range 3 {
@@ -98,10 +42,10 @@ func TestInFlightRequestsComplete(t *testing.T) {
 		}
 	}
 	var out []string
-	for l := range s.lines {
+	for l := range s.Lines {
 		out = append(out, l)
 	}
-	if err := s.cmd.Wait(); err != nil {
+	if err := s.Cmd.Wait(); err != nil {
 		t.Errorf("exit: %v, want status 0", err)
 	}
 	log := strings.Join(out, "\n")

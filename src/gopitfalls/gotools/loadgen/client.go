@@ -26,9 +26,8 @@ var (
 
 type timeoutError struct{ msg string }
 
-func (e timeoutError) Error() string   { return e.msg }
-func (e timeoutError) Timeout() bool   { return true }
-func (e timeoutError) Temporary() bool { return true }
+func (e timeoutError) Error() string { return e.msg }
+func (e timeoutError) Timeout() bool { return true }
 
 type header struct{ name, value string }
 
@@ -246,96 +245,130 @@ func (c *conn) roundTrip(t *target) (status int, keep, nothing bool, err error) 
 	if _, err = c.nc.Write(t.req); err != nil {
 		return 0, false, true, err
 	}
-	br := c.br
 	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return 0, false, len(line) == 0, headerErr(err)
+		var h responseHead
+		if nothing, err := c.readHead(&h); err != nil {
+			return 0, false, nothing, err
 		}
-		line = trimEOL(line)
-		// "HTTP/1.x NNN ..."
-		if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' ||
-			(len(line) > 12 && line[12] != ' ') {
-			return 0, false, false, errMalformed
-		}
-		http10 := line[7] == '0'
-		status = 0
-		for _, ch := range line[9:12] {
-			if ch < '0' || ch > '9' {
-				return 0, false, false, errMalformed
-			}
-			status = status*10 + int(ch-'0')
-		}
-		if status < 100 {
-			return 0, false, false, errMalformed
-		}
-		contentLength := int64(-1)
-		chunked := false
-		connClose, connKeep := false, false
-		for {
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				return 0, false, false, headerErr(err)
-			}
-			line = trimEOL(line)
-			if len(line) == 0 {
-				break
-			}
-			colon := -1
-			for i, ch := range line {
-				if ch == ':' {
-					colon = i
-					break
-				}
-			}
-			if colon <= 0 {
-				return 0, false, false, errMalformed
-			}
-			name, value := line[:colon], trimSpace(line[colon+1:])
-			switch {
-			case equalFold(name, "Content-Length"):
-				n, ok := parseDecimal(value)
-				if !ok {
-					return 0, false, false, errMalformed
-				}
-				contentLength = n
-			case equalFold(name, "Transfer-Encoding"):
-				if containsFold(value, "chunked") {
-					chunked = true
-				}
-			case equalFold(name, "Connection"):
-				if containsFold(value, "close") {
-					connClose = true
-				}
-				if containsFold(value, "keep-alive") {
-					connKeep = true
-				}
-			}
-		}
-		if status >= 100 && status < 200 {
-			if status == 101 {
+		if h.status < 200 {
+			if h.status == 101 {
 				return 0, false, false, errors.New("unexpected 101 Switching Protocols")
 			}
 			continue // interim response; the final one follows
 		}
-		keep = !connClose && (!http10 || connKeep)
-		switch {
-		case t.head || status == 204 || status == 304:
-		case chunked:
-			if err := c.readChunked(); err != nil {
-				return 0, false, false, err
-			}
-		case contentLength >= 0:
-			if err := c.skip(contentLength); err != nil {
-				return 0, false, false, err
-			}
-		default: // delimited by the server closing the connection
-			if err := c.skip(-1); err != nil {
-				return 0, false, false, err
-			}
-			keep = false
+		keep, err := c.readBody(t, &h)
+		if err != nil {
+			return 0, false, false, err
 		}
-		return status, keep, false, nil
+		return h.status, keep, false, nil
+	}
+}
+
+// responseHead is what the client needs from a response's status line and headers.
+type responseHead struct {
+	status        int
+	http10        bool
+	contentLength int64 // -1: no Content-Length header
+	chunked       bool  // Transfer-Encoding: chunked
+	connClose     bool  // Connection: close
+	connKeepAlive bool  // Connection: keep-alive (matters for HTTP/1.0)
+}
+
+// readHead reads a status line and its headers into h. nothing reports whether no
+// byte of the response had been read when the error happened.
+func (c *conn) readHead(h *responseHead) (nothing bool, err error) {
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return len(line) == 0, headerErr(err)
+	}
+	status, http10, ok := parseStatusLine(trimEOL(line))
+	if !ok {
+		return false, errMalformed
+	}
+	*h = responseHead{status: status, http10: http10, contentLength: -1}
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return false, headerErr(err)
+		}
+		line = trimEOL(line)
+		if len(line) == 0 {
+			return false, nil
+		}
+		if !h.addHeader(line) {
+			return false, errMalformed
+		}
+	}
+}
+
+// parseStatusLine parses "HTTP/1.x NNN reason" (the reason may be missing);
+// status codes below 100 are malformed.
+func parseStatusLine(line []byte) (status int, http10, ok bool) {
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' ||
+		(len(line) > 12 && line[12] != ' ') {
+		return 0, false, false
+	}
+	for _, ch := range line[9:12] {
+		if ch < '0' || ch > '9' {
+			return 0, false, false
+		}
+		status = status*10 + int(ch-'0')
+	}
+	if status < 100 {
+		return 0, false, false
+	}
+	return status, line[7] == '0', true
+}
+
+// addHeader notes what one header line says about the body's framing and the
+// connection; ok is false when the line is malformed.
+func (h *responseHead) addHeader(line []byte) (ok bool) {
+	colon := -1
+	for i, ch := range line {
+		if ch == ':' {
+			colon = i
+			break
+		}
+	}
+	if colon <= 0 {
+		return false
+	}
+	name, value := line[:colon], trimSpace(line[colon+1:])
+	switch {
+	case equalFold(name, "Content-Length"):
+		n, ok := parseDecimal(value)
+		if !ok {
+			return false
+		}
+		h.contentLength = n
+	case equalFold(name, "Transfer-Encoding"):
+		if containsFold(value, "chunked") {
+			h.chunked = true
+		}
+	case equalFold(name, "Connection"):
+		if containsFold(value, "close") {
+			h.connClose = true
+		}
+		if containsFold(value, "keep-alive") {
+			h.connKeepAlive = true
+		}
+	}
+	return true
+}
+
+// readBody consumes the body of a final response, framed as h says, and reports
+// whether the connection may carry another request.
+func (c *conn) readBody(t *target, h *responseHead) (keep bool, err error) {
+	keep = !h.connClose && (!h.http10 || h.connKeepAlive)
+	switch {
+	case t.head || h.status == 204 || h.status == 304:
+		return keep, nil
+	case h.chunked:
+		return keep, c.readChunked()
+	case h.contentLength >= 0:
+		return keep, c.skip(h.contentLength)
+	default: // delimited by the server closing the connection
+		return false, c.skip(-1)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -143,6 +144,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return cfg, nil
 }
 
+// open reports whether the run uses the open model (a fixed arrival rate).
+func (c *config) open() bool { return c.Rate > 0 }
+
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
@@ -166,7 +170,7 @@ func (c *config) validate() error {
 		return usagef("-duration is required and must be > 0 (e.g. -duration 5s)")
 	case c.Duration > maxDuration:
 		return usagef("-duration %v is over the %v maximum", c.Duration, maxDuration)
-	case c.Rate < 0 || c.Rate != c.Rate || c.Rate > 1e7:
+	case c.Rate < 0 || math.IsNaN(c.Rate) || c.Rate > 1e7:
 		return usagef("-rate must be between 0 and 1e7 requests/s")
 	case c.Rate == 0 && c.Concurrency < 1:
 		return usagef("-concurrency must be >= 1")
@@ -229,108 +233,162 @@ func run(ctx context.Context, cfg *config, out io.Writer) (*summary, error) {
 	}
 	addr, host, uri, _ := parseTarget(cfg.URL)
 	tgt := newTarget(addr, host, uri, strings.ToUpper(cfg.Method), cfg.Headers, cfg.Body, cfg.Keepalive)
-	open := cfg.Rate > 0
+	p := newPool(tgt, maxConnections(cfg), cfg.MaxInflight)
+	col := newCollector(shardCount(cfg))
 
-	maxConns := cfg.Connections
-	if !open && maxConns == 0 {
-		maxConns = cfg.Concurrency
-	}
-	p := newPool(tgt, maxConns, cfg.MaxInflight)
+	w := openWindow(ctx, cfg.Duration)
+	defer w.timer.Stop()
+	genDone := startGenerator(cfg, p, col, w)
 
-	nShards := 64
-	if !open {
-		nShards = cfg.Concurrency
+	em := &emitter{enc: json.NewEncoder(out)}
+	abandoned := reportIntervals(cfg, col, w, genDone, em)
+	end := time.Since(w.start)
+	iv := col.collect()
+	if abandoned {
+		countAbandoned(col, iv)
 	}
-	col := newCollector(nShards)
+	em.emit(makeReport("interval", end.Seconds(), iv, col.inflight()))
+	p.closeIdle()
 
-	stopCh := make(chan struct{}) // closed when no more requests may start
-	var stopOnce sync.Once
-	var stopAt atomic.Int64 // ns since start at which sending stopped
-	start := time.Now()
-	stop := func() {
-		stopOnce.Do(func() {
-			stopAt.Store(int64(time.Since(start)))
-			close(stopCh)
-		})
+	s := makeSummary(cfg, col, end, w.stoppedAfter())
+	em.emit(s)
+	if em.err != nil {
+		return s, fmt.Errorf("writing output: %w", em.err)
 	}
-	timer := time.AfterFunc(cfg.Duration, stop)
-	defer timer.Stop()
+	return s, nil
+}
+
+// maxConnections is the cap on open connections: -connections, or in the closed
+// model one per worker when it is not given (0: no cap).
+func maxConnections(cfg *config) int {
+	if !cfg.open() && cfg.Connections == 0 {
+		return cfg.Concurrency
+	}
+	return cfg.Connections
+}
+
+// shardCount is how many result shards to use: one per worker in the closed model.
+func shardCount(cfg *config) int {
+	if cfg.open() {
+		return 64
+	}
+	return cfg.Concurrency
+}
+
+// window is the time during which requests may start. It opens when created and
+// closes, once, when the duration is up, the context is cancelled or the generator
+// has finished.
+type window struct {
+	start  time.Time
+	closed chan struct{}
+	once   sync.Once
+	stopAt atomic.Int64 // ns since start at which the window closed
+	timer  *time.Timer  // closes the window at the end of the duration
+}
+
+func openWindow(ctx context.Context, d time.Duration) *window {
+	w := &window{start: time.Now(), closed: make(chan struct{})}
+	w.timer = time.AfterFunc(d, w.close)
 	go func() {
 		select {
 		case <-ctx.Done():
-			stop()
-		case <-stopCh:
+			w.close()
+		case <-w.closed:
 		}
 	}()
+	return w
+}
 
-	genDone := make(chan struct{})
+func (w *window) close() {
+	w.once.Do(func() {
+		w.stopAt.Store(int64(time.Since(w.start)))
+		close(w.closed)
+	})
+}
+
+// stoppedAfter is how long requests were sent (0 while the window is open).
+func (w *window) stoppedAfter() time.Duration { return time.Duration(w.stopAt.Load()) }
+
+// startGenerator sends requests in the background, by the open model when a rate
+// is set and the closed one otherwise, until the window closes (or the request
+// budget is spent, which then closes it). The channel is closed once every
+// request it started has ended.
+func startGenerator(cfg *config, p *pool, col *collector, w *window) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer close(genDone)
-		if open {
-			runOpen(cfg, p, col, start, stopCh)
+		defer close(done)
+		if cfg.open() {
+			runOpen(cfg, p, col, w.start, w.closed)
 		} else {
-			runClosed(cfg, p, col, stopCh)
+			runClosed(cfg, p, col, w.closed)
 		}
-		stop()
+		w.close()
 	}()
+	return done
+}
 
-	enc := json.NewEncoder(out)
-	var writeErr error
-	emit := func(v any) {
-		if writeErr == nil {
-			writeErr = enc.Encode(v)
-		}
+// emitter writes JSON lines and keeps the first write error; later lines are dropped.
+type emitter struct {
+	enc *json.Encoder
+	err error
+}
+
+func (e *emitter) emit(v any) {
+	if e.err == nil {
+		e.err = e.enc.Encode(v)
 	}
+}
+
+// reportIntervals emits an interval line every cfg.Interval until the generator is
+// done. In-flight requests end by their own deadline; as a safety net it stops
+// waiting for them cfg.Timeout + 1s after the window closed, and then reports
+// abandoned = true.
+func reportIntervals(cfg *config, col *collector, w *window, genDone <-chan struct{}, em *emitter) (abandoned bool) {
 	ticker := time.NewTicker(cfg.Interval)
 	defer ticker.Stop()
 	var hard <-chan time.Time
-	stopSeen := stopCh
-	abandoned := false
-loop:
+	closed := w.closed
 	for {
 		select {
 		case <-ticker.C:
 			iv := col.collect()
-			emit(makeReport("interval", time.Since(start).Seconds(), iv, col.inflight()))
-		case <-stopSeen:
-			stopSeen = nil
-			// In-flight requests end by their own deadline; this is a safety net.
+			em.emit(makeReport("interval", time.Since(w.start).Seconds(), iv, col.inflight()))
+		case <-closed:
+			closed = nil
 			hard = time.After(cfg.Timeout + time.Second)
 		case <-hard:
-			abandoned = true
-			break loop
+			return true
 		case <-genDone:
-			break loop
+			return false
 		}
 	}
-	end := time.Since(start)
-	iv := col.collect()
-	if abandoned {
-		left := col.inflight()
-		fmt.Fprintf(os.Stderr, "loadgen: %d requests still in flight after the timeout; counted as timeouts\n", left)
-		iv.done += left
-		iv.errs[kindTimeout] += left
-		col.total.done += left
-		col.total.errs[kindTimeout] += left
-	}
-	emit(makeReport("interval", end.Seconds(), iv, col.inflight()))
-	p.closeIdle()
+}
 
+// countAbandoned counts the requests still in flight as timeouts, in the last
+// interval iv and in the total.
+func countAbandoned(col *collector, iv *counts) {
+	left := col.inflight()
+	fmt.Fprintf(os.Stderr, "loadgen: %d requests still in flight after the timeout; counted as timeouts\n", left)
+	iv.done += left
+	iv.errs[kindTimeout] += left
+	col.total.done += left
+	col.total.errs[kindTimeout] += left
+}
+
+// makeSummary builds the last line from the run's totals; end is the run's length
+// and load how long requests were sent.
+func makeSummary(cfg *config, col *collector, end, load time.Duration) *summary {
 	s := &summary{
 		report:    makeReport("summary", end.Seconds(), &col.total, col.inflight()),
 		Mean:      round3(col.total.hist.mean() / 1e6),
-		Model:     map[bool]string{true: "open", false: "closed"}[open],
+		Model:     map[bool]string{true: "open", false: "closed"}[cfg.open()],
 		DurationS: round3(end.Seconds()),
-		LoadS:     round3(time.Duration(stopAt.Load()).Seconds()),
+		LoadS:     round3(load.Seconds()),
 	}
 	if end > 0 {
 		s.RPS = round3(float64(col.total.done) / end.Seconds())
 	}
-	emit(s)
-	if writeErr != nil {
-		return s, fmt.Errorf("writing output: %w", writeErr)
-	}
-	return s, nil
+	return s
 }
 
 func runClosed(cfg *config, p *pool, col *collector, stopCh <-chan struct{}) {

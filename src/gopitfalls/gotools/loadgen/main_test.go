@@ -33,6 +33,7 @@ type line struct {
 	P99       float64          `json:"p99_ms"`
 	Max       float64          `json:"max_ms"`
 	DurationS float64          `json:"duration_s"`
+	LoadS     float64          `json:"load_s"`
 	RPS       float64          `json:"rps"`
 	Model     string           `json:"model"`
 }
@@ -136,6 +137,26 @@ func TestClosedCounts(t *testing.T) {
 	}
 	if sum.Model != "closed" || sum.RPS <= 0 || sum.P50 <= 0 || sum.Max < sum.P99 || sum.P99 < sum.P90 || sum.P90 < sum.P50 {
 		t.Fatalf("bad summary %+v", sum)
+	}
+}
+
+// load_s is how long requests were sent: the whole -duration, or less when the
+// -requests budget ran out first; duration_s adds the wait for the last answers.
+func TestLoadTime(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+	}))
+	defer srv.Close()
+	cfg := baseConfig(srv.URL)
+	cfg.Duration = 500 * time.Millisecond
+	_, sum := runLines(t, cfg) // requests at 0, 0.2 and 0.4 s; the last ends at 0.6 s
+	if sum.LoadS < 0.5 || sum.LoadS > 0.55 || sum.DurationS < sum.LoadS+0.05 {
+		t.Errorf("duration-bound run: load_s %v, duration_s %v; want about 0.5 and 0.6", sum.LoadS, sum.DurationS)
+	}
+	cfg.Requests = 4
+	_, sum = runLines(t, cfg)
+	if sum.Done != 4 || sum.LoadS < 0.2 || sum.LoadS > 0.45 {
+		t.Errorf("request-bound run: done %d, load_s %v; want 4 done after about 0.2 s", sum.Done, sum.LoadS)
 	}
 }
 
@@ -482,6 +503,7 @@ func TestURLValidation(t *testing.T) {
 		{"-url", "http://127.0.0.1:1/"},                     // no duration
 		{"-url", "http://127.0.0.1:1/", "-duration", "11m"}, // too long
 		{"-url", "http://127.0.0.1:1/", "-duration", "1s", "-rate", "-1"},
+		{"-url", "http://127.0.0.1:1/", "-duration", "1s", "-rate", "NaN"},
 		{"-url", "http://127.0.0.1:1/", "-duration", "1s", "-header", "nocolon"},
 	} {
 		if code := mainExit(args, io.Discard, io.Discard); code != 2 {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -26,12 +25,16 @@ const (
 
 var kindNames = [numKinds]string{"timeout", "refused", "reset", "eof", "overload", "other"}
 
+// timeouter is the part of net.Error that matters here (its other method,
+// Temporary, is deprecated); errPoolTimeout has only this one.
+type timeouter interface{ Timeout() bool }
+
 func classify(err error) errKind {
-	var ne net.Error
+	var te timeouter
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return kindTimeout
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.As(err, &te) && te.Timeout():
 		return kindTimeout
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return kindRefused

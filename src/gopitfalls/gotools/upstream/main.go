@@ -8,15 +8,21 @@
 //	hang  read the request, never answer; hold until the client goes away or
 //	      the server stops
 //	big   200 with a streamed JSON body of exactly -body-size bytes,
-//	      {"items":["xxx…","xxx…",…]}; chunked unless -content-length
+//	      {"items":["xxx…","xxx…",…]}, chunked
+//
+// Flags: -addr, -mode, -delay and -body-size, the ones the engine passes
+// (src/gopitfalls/services.py).
 //
 // Counters are published with expvar at /debug/vars (served on every
 // path's mux): conns_accepted, conns_open, requests, requests_hung (currently
-// held by hang mode) and requests_hung_total. With -report a JSON line
-// {"t":…,"conns_accepted":…,"conns_open":…,"requests":…,"requests_hung":…}
-// goes to stdout every -interval. The listening URL is printed to stderr
-// ("upstream: listening on http://…") and, with -addr-file, written to a file.
-// SIGINT/SIGTERM stop it cleanly (exit 0).
+// held by hang mode) and requests_hung_total. The listening URL is printed to
+// stderr ("upstream: listening on http://…"). SIGINT/SIGTERM stop it cleanly
+// (exit 0).
+//
+// A few settings have no flag and are set in the config by the tests (and by
+// any caller of serveUntil): a Content-Length instead of chunked encoding in
+// big mode, a JSON line of the counters on stdout every Interval, the
+// listening address written to a file.
 package main
 
 import (
@@ -27,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -40,14 +47,16 @@ import (
 )
 
 type config struct {
-	Addr          string
-	Mode          string
-	Delay         time.Duration
-	BodySize      int64
-	ContentLength bool
-	Interval      time.Duration
-	Report        bool
-	AddrFile      string
+	Addr     string
+	Mode     string
+	Delay    time.Duration
+	BodySize int64
+
+	// No flag sets these (see the package comment).
+	ContentLength bool          // big mode: a Content-Length header instead of chunked encoding
+	Report        bool          // a JSON line of the counters on stdout every Interval
+	Interval      time.Duration // of the Report lines; must be > 0 with Report
+	AddrFile      string        // write the listening host:port to this file
 }
 
 type counters struct {
@@ -103,6 +112,14 @@ func mainExit(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveUntil(ctx, cfg, stdout, stderr)
+}
+
+// serveUntil runs the server that cfg describes until ctx is done, then shuts it
+// down and returns the exit status: 0, or 1 when it cannot start or serve.
+func serveUntil(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	s, err := newServer(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "upstream:", err)
@@ -117,10 +134,11 @@ func mainExit(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if cfg.Report {
-		go s.report(ctx, stdout)
+		reportCtx, stopReport := context.WithCancel(ctx)
+		reported := make(chan struct{})
+		go func() { defer close(reported); s.report(reportCtx, stdout) }()
+		defer func() { stopReport(); <-reported }() // no line after serveUntil returns
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.serve() }()
@@ -144,10 +162,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Mode, "mode", "ok", "ok | slow | hang | big")
 	fs.DurationVar(&cfg.Delay, "delay", 0, "delay before answering (ok, slow; slow defaults to 1s)")
 	fs.StringVar(&size, "body-size", "1MiB", "big mode: body size in bytes; suffixes KB MB GB (1000) or KiB MiB GiB (1024)")
-	fs.BoolVar(&cfg.ContentLength, "content-length", false, "big mode: send a Content-Length header instead of chunked encoding")
-	fs.DurationVar(&cfg.Interval, "interval", 100*time.Millisecond, "interval of the -report lines")
-	fs.BoolVar(&cfg.Report, "report", false, "print a JSON line with the counters to stdout every -interval")
-	fs.StringVar(&cfg.AddrFile, "addr-file", "", "write the listening host:port to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -176,9 +190,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-body-size: %v", err)
 	}
 	cfg.BodySize = n
-	if cfg.Interval <= 0 {
-		return cfg, fmt.Errorf("-interval must be > 0")
-	}
 	if err := checkLoopback(cfg.Addr); err != nil {
 		return cfg, err
 	}
@@ -204,7 +215,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || f != f {
+	if err != nil || f < 0 || math.IsNaN(f) {
 		return 0, fmt.Errorf("%q is not a size (e.g. 512MiB, 2GiB, 1000)", s)
 	}
 	v := f * float64(mult)
@@ -231,6 +242,9 @@ func checkLoopback(addr string) error {
 func newServer(cfg config) (*server, error) {
 	if err := checkLoopback(cfg.Addr); err != nil {
 		return nil, err
+	}
+	if cfg.Report && cfg.Interval <= 0 {
+		return nil, fmt.Errorf("report interval %v: must be > 0", cfg.Interval)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

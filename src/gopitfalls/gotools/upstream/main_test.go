@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,12 +27,25 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// start serves, in this process, what the command line args describe.
 func start(t *testing.T, args ...string) *server {
+	t.Helper()
+	return startConfig(t, parse(t, args...))
+}
+
+func parse(t *testing.T, args ...string) config {
 	t.Helper()
 	cfg, err := parseFlags(args, io.Discard)
 	if err != nil {
 		t.Fatalf("parseFlags(%v): %v", args, err)
 	}
+	return cfg
+}
+
+// startConfig serves cfg in this process until the test ends; settings that have
+// no flag are set in cfg.
+func startConfig(t *testing.T, cfg config) *server {
+	t.Helper()
 	s, err := newServer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -166,11 +181,9 @@ func TestBigSizes(t *testing.T) {
 
 func TestBigMode(t *testing.T) {
 	for _, cl := range []bool{false, true} {
-		args := []string{"-mode", "big", "-body-size", "3MiB"}
-		if cl {
-			args = append(args, "-content-length")
-		}
-		s := start(t, args...)
+		cfg := parse(t, "-mode", "big", "-body-size", "3MiB")
+		cfg.ContentLength = cl
+		s := startConfig(t, cfg)
 		resp, b := get(t, http.DefaultClient, s.url("/"))
 		if resp.StatusCode != 200 || len(b) != 3<<20 || !json.Valid(b) {
 			t.Fatalf("content-length=%v: %d, %d bytes, valid=%v", cl, resp.StatusCode, len(b), json.Valid(b))
@@ -211,7 +224,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "x", "-1", "MiB", "1ZiB"} {
+	for _, in := range []string{"", "x", "-1", "MiB", "1ZiB", "NaN", "NaNMiB"} {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q): want an error", in)
 		}
@@ -237,19 +250,115 @@ func TestRefusesNonLoopback(t *testing.T) {
 	}
 }
 
-// TestProcess runs the real command: -report lines on stdout, -addr-file,
-// and a clean exit on SIGTERM.
+// TestFlagsAreTheEnginesOnly: the flags the engine passes (services.py writes
+// them as -name=value) are accepted, and nothing else.
+func TestFlagsAreTheEnginesOnly(t *testing.T) {
+	cfg := parse(t, "-addr=127.0.0.1:0", "-mode=big", "-delay=250ms", "-body-size=1GiB")
+	if cfg.Mode != "big" || cfg.Delay != 250*time.Millisecond || cfg.BodySize != 1<<30 || cfg.ContentLength || cfg.Report || cfg.AddrFile != "" {
+		t.Errorf("config %+v", cfg)
+	}
+	var usage bytes.Buffer // -h lists every flag, "  -name type" then its help
+	parseFlags([]string{"-h"}, &usage)
+	var names []string
+	for _, l := range strings.Split(usage.String(), "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(l), "-"); ok {
+			names = append(names, strings.Fields(name)[0])
+		}
+	}
+	if got := strings.Join(names, " "); got != "addr body-size delay mode" {
+		t.Errorf("flags %q, want the engine's: addr body-size delay mode", got)
+	}
+	for _, args := range [][]string{{"-report"}, {"-interval", "1s"}, {"-addr-file", "x"}, {"-content-length"}} {
+		if code := mainExit(args, io.Discard, io.Discard); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (no such flag)", args, code)
+		}
+	}
+}
+
+// TestProcess runs the real command with the engine's flags: the listening line
+// on stderr, the counters at /debug/vars, and a clean exit on SIGTERM.
 func TestProcess(t *testing.T) {
-	dir := t.TempDir()
-	addrFile := filepath.Join(dir, "addr")
-	cmd := exec.Command(os.Args[0], "-mode", "ok", "-report", "-interval", "20ms", "-addr-file", addrFile)
+	cmd := exec.Command(os.Args[0], "-addr=127.0.0.1:0", "-mode=ok")
 	cmd.Env = append(os.Environ(), "UPSTREAM_TEST_RUN_MAIN=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var first, base string
+	if sc.Scan() {
+		first = sc.Text()
+		_, base, _ = strings.Cut(first, "listening on ")
+		base, _, _ = strings.Cut(base, " ")
+	}
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.HasSuffix(first, "(mode ok)") {
+		t.Fatalf("first stderr line %q", first)
+	}
+	rest := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		rest <- b.String()
+	}()
+	for i := 0; i < 2; i++ {
+		get(t, http.DefaultClient, base+"/")
+	}
+	_, b := get(t, http.DefaultClient, base+"/debug/vars")
+	var vars map[string]any
+	if err := json.Unmarshal(b, &vars); err != nil || vars["requests"] != 2.0 || vars["conns_accepted"].(float64) < 1 {
+		t.Fatalf("/debug/vars %s (%v), want requests 2", b, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, <-rest)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// syncBuffer is written by the report goroutine while serveUntil runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestReportAndAddrFile runs serveUntil with the settings that have no flag: the
+// address in a file, a JSON line of the counters every Interval on stdout; exit 0
+// when the context ends.
+func TestReportAndAddrFile(t *testing.T) {
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	cfg := parse(t, "-mode", "ok")
+	cfg.Report, cfg.Interval, cfg.AddrFile = true, 20*time.Millisecond, addrFile
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- serveUntil(ctx, cfg, &stdout, &stderr) }()
 	var addr string
 	waitFor(t, func() bool {
 		b, err := os.ReadFile(addrFile)
@@ -260,18 +369,14 @@ func TestProcess(t *testing.T) {
 		get(t, http.DefaultClient, "http://"+addr+"/")
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
+	cancel()
 	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, stderr.String())
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr.String())
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("no exit after SIGTERM")
+		t.Fatal("serveUntil did not return after the context ended")
 	}
 	if !strings.Contains(stderr.String(), "listening on http://"+addr) {
 		t.Errorf("stderr %q", stderr.String())
