@@ -131,14 +131,17 @@ def test_catalog_is_consistent():
         assert slug == lsn.slug and lsn.scenarios
         assert lsn.notebook.exists(), f"{slug}: notebook missing"
         for variant in ("broken", "fixed"):
-            assert (lsn.sample(variant) / "main.go").exists(), f"{slug}/{variant} missing"
+            assert (lsn.program_dir(variant) / "main.go").exists(), f"{slug}/{variant} missing"
+        for name, folder in lsn.programs.items():  # the programs its lesson.toml declares
+            assert any(lsn.program_dir(name).glob("*.go")), f"{slug}: program {name} ({folder}/)"
     assert lesson("02").slug == "02-http-client-timeouts"
     with pytest.raises(KeyError, match="no lesson"):
         lesson("99")
     with pytest.raises(KeyError, match="has no scenario"):
         lesson("02").scenario("nope")
     with pytest.raises(ValueError, match="variant"):
-        lesson("02").sample("nope")
+        lesson("02").program_dir("nope")
+    assert lesson("08").program_dir("pattern-precedence").name == "pattern-precedence"
 
 
 def test_diff_blocks_select_one_fix_step():

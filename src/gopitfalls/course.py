@@ -150,15 +150,24 @@ class Lesson:
     chapter: int
     pitfall: str
     scenarios: dict[str, Scenario] = field(default_factory=dict)
+    # Programs besides the variants (lesson.toml's [programs]): name -> folder in the lesson.
+    programs: dict[str, str] = field(default_factory=dict)
 
     @property
     def number(self) -> str:
         return self.slug.split("-", 1)[0]
 
-    def sample(self, variant: str) -> Path:
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
-        return course_root() / "go-samples" / self.slug / variant
+    def program_dir(self, name: str) -> Path:
+        """The folder of one of the lesson's Go programs: a variant (``"broken"``,
+        ``"fixed"``) or a program its lesson.toml declares under ``[programs]``."""
+        if name in VARIANTS:
+            folder = name
+        elif name in self.programs:
+            folder = self.programs[name]
+        else:
+            raise ValueError(f"{self.slug} has no variant or program {name!r}; it has "
+                             f"{', '.join((*VARIANTS, *self.programs))}")
+        return course_root() / "go-samples" / self.slug / folder
 
     @property
     def notebook(self) -> Path:
@@ -189,12 +198,12 @@ class Lesson:
         if "env" in overrides:  # added to the scenario's environment, not replacing it
             kwargs["env"].update(overrides.pop("env"))
         kwargs.update(overrides)
-        return run(self.sample(variant), label=f"{self.slug}/{variant}", backend=backend,
+        return run(self.program_dir(variant), label=f"{self.slug}/{variant}", backend=backend,
                    progress=progress, **kwargs)
 
     # ---- showing the code
     def source(self, variant: str, file: str = "main.go") -> str:
-        return (self.sample(variant) / file).read_text()
+        return (self.program_dir(variant) / file).read_text()
 
     def show_source(self, variant: str, file: str = "main.go", highlight: tuple[str, ...] = (),
                     start: str | None = None, end: str | None = None):
@@ -283,6 +292,7 @@ def _catalog(root: Path) -> dict[str, Lesson]:
             pitfall=" ".join(data["pitfall"].split()),
             scenarios={name: _scenario(name, sc, path)
                        for name, sc in data.get("scenarios", {}).items()},
+            programs={name: str(folder) for name, folder in data.get("programs", {}).items()},
         )
     if not lessons:
         raise CourseNotFound(f"{root} has go-samples/ but no lesson in it "
