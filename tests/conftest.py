@@ -69,9 +69,7 @@ def leftovers(owner: int | None = None) -> list[str]:
         if exe.startswith(cache) and proc.info["pid"] not in claimed:
             found.append(f"process {proc.info['pid']} {exe} (no pidfile)")
     if docker_available() is None:
-        import docker
-
-        for c in registry.engine_containers(docker.from_env()):
+        for c in registry.engine_containers(registry.docker_client()):
             pid, start = registry.container_owner(c)
             if not pid or ours(pid, start):
                 labels = c.get("Labels") or {}

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from gopitfalls import Limits, run
+from gopitfalls.backends import KilledBy
 from gopitfalls.experiment import MAX_KEPT_LINES
 
 from .conftest import ROOT, wait_until_clean
@@ -25,7 +26,7 @@ def test_server_runs_probe_samples_and_is_stopped(backend):
     r = run(ROOT / "go-samples/02-http-client-timeouts/fixed", backend=backend,
             baseline_s=0.8, cooldown_s=0.0)
     assert r.backend == backend
-    assert r.exit.killed_by == "stopped"
+    assert r.exit.killed_by == KilledBy.STOPPED_AT_END
     assert len(r.samples) >= 5  # one every 100 ms
     last = r.samples[-1]
     assert last["goroutines"] > 0 and last["rss"] > 1e6 and last["fds"] > 2
@@ -90,8 +91,9 @@ def test_memory_bomb_is_killed_at_the_cap(backend, hostile):
     started = time.monotonic()
     r = run(hostile("memory_bomb"), backend=backend, limits=Limits(memory_mb=128, timeout_s=30),
             ready_timeout_s=30)
-    assert r.exit.killed_by in ({"oom"} if backend == "docker"
-                                else {"memory-watchdog", "address-space-guard"}), r.exit
+    memory_kills = ({KilledBy.OOM} if backend == "docker"
+                    else {KilledBy.MEMORY_WATCHDOG, KilledBy.ADDRESS_SPACE_GUARD})
+    assert r.exit.killed_by in memory_kills, r.exit
     if backend == "docker":
         assert r.exit.oom_killed
     assert time.monotonic() - started < 20
@@ -109,7 +111,7 @@ def test_goroutine_bomb_is_contained(backend, hostile):
 def test_thread_bomb_is_contained(backend, hostile):
     r = run(hostile("thread_bomb"), backend=backend,
             limits=Limits(memory_mb=256, pids=128, timeout_s=20), ready_timeout_s=30)
-    assert r.exit.killed_by != "timeout", r.exit
+    assert r.exit.killed_by != KilledBy.TIMEOUT, r.exit
     assert r.killed or r.exit.code == 2, r.exit
     assert r.exit.detail
 
@@ -117,21 +119,21 @@ def test_thread_bomb_is_contained(backend, hostile):
 def test_endless_loop_is_stopped_by_the_timeout(backend, hostile):
     r = run(hostile("endless_loop"), backend=backend, limits=Limits(timeout_s=2),
             ready_timeout_s=30)
-    assert r.exit.killed_by == "timeout"
+    assert r.exit.killed_by == KilledBy.TIMEOUT
     assert "2 s timeout" in r.exit.detail
 
 
 def test_output_flood_is_stopped_and_bounded(backend, hostile):
     r = run(hostile("output_flood"), backend=backend, limits=Limits(output_mb=8, timeout_s=30),
             ready_timeout_s=30)
-    assert r.exit.killed_by == "output-flood", r.exit
+    assert r.exit.killed_by == KilledBy.OUTPUT_FLOOD, r.exit
     assert len(r.stdout) <= MAX_KEPT_LINES
 
 
 def test_listening_on_all_interfaces_is_stopped(backend, hostile):
     r = run(hostile("listen_all"), backend=backend, limits=Limits(timeout_s=20),
             ready_timeout_s=15)
-    assert r.exit.killed_by == "listen-guard", r.exit
+    assert r.exit.killed_by == KilledBy.LISTEN_GUARD, r.exit
     assert "0.0.0.0" in r.exit.detail or "::" in r.exit.detail
     assert "ADDR" in r.exit.detail
 
@@ -180,9 +182,9 @@ def _has_child_named(pid: int, name: str) -> bool:
 
 
 def _containers_of(pid: int):
-    import docker
+    from gopitfalls import registry
 
-    return docker.from_env().containers.list(filters={"label": f"gopitfalls.owner={pid}"})
+    return registry.docker_client().containers.list(filters={"label": f"gopitfalls.owner={pid}"})
 
 
 def test_next_start_reaps_orphans_of_dead_owners(hostile, tmp_path):
@@ -190,7 +192,7 @@ def test_next_start_reaps_orphans_of_dead_owners(hostile, tmp_path):
     import json
 
     from gopitfalls import registry
-    from gopitfalls.backends import LocalBackend
+    from gopitfalls.backends.local import LocalBackend
     from gopitfalls.build import build
 
     orphan = subprocess.Popen([str(build(hostile("endless_loop")).path)],
@@ -284,7 +286,7 @@ def test_progress_is_reported_while_a_hook_drives_traffic(tmp_path):
     assert during[-1][2] > during[0][2], "the samples did not grow between reports"
     fractions = [f for _, f, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert r.exit.killed_by == "stopped"
+    assert r.exit.killed_by == KilledBy.STOPPED_AT_END
 
 
 def test_an_exception_in_the_hook_reaches_the_caller_and_stops_the_program(tmp_path):

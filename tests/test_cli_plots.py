@@ -53,7 +53,7 @@ def test_lab_serves_the_course_notebooks(tmp_path):
     import time
     import urllib.request
 
-    from gopitfalls.services import free_port
+    from gopitfalls.network import free_port
 
     port = free_port()
     env = {**__import__("os").environ, "JUPYTER_RUNTIME_DIR": str(tmp_path),

@@ -5,11 +5,11 @@ import math
 import pytest
 
 from gopitfalls import expectations as expect
-from gopitfalls.backends import Exit
+from gopitfalls.backends import Exit, KilledBy
 from gopitfalls.course import lesson, lessons
 from gopitfalls.experiment import Run
 from gopitfalls.load import Load
-from gopitfalls.services import parse_probe
+from gopitfalls.telemetry import parse_probe
 
 
 def make_run(values, load_at=(1.0, 3.0), exit_=None, label="demo/broken", metric="goroutines"):
@@ -17,7 +17,8 @@ def make_run(values, load_at=(1.0, 3.0), exit_=None, label="demo/broken", metric
     samples = [{"t": i * 0.5, metric: v, "expvar": {"hits": v * 2}} for i, v in enumerate(values)]
     events = [(load_at[0], "load start"), (load_at[1], "load stop")] if load_at else []
     return Run(label=label, backend="local", enforcement={}, params={"limits": {}},
-               samples=samples, events=events, exit=exit_ or Exit(code=None, killed_by="stopped"),
+               samples=samples, events=events,
+               exit=exit_ or Exit(code=None, killed_by=KilledBy.STOPPED_AT_END),
                duration_s=len(values) * 0.5)
 
 
@@ -60,12 +61,13 @@ def test_returns_to_baseline():
 
 
 def test_killed_by_oom_accepts_memory_kills_only():
-    for how in ("oom", "memory-watchdog", "address-space-guard"):
+    for how in (KilledBy.OOM, KilledBy.MEMORY_WATCHDOG, KilledBy.ADDRESS_SPACE_GUARD):
         expect.killed_by_oom(make_run([1], exit_=Exit(code=137, killed_by=how, detail="x")))
     with pytest.raises(expect.ExpectationFailed, match="not killed for memory"):
-        expect.killed_by_oom(make_run([1], exit_=Exit(code=None, killed_by="stopped")))
+        expect.killed_by_oom(make_run([1], exit_=Exit(code=None,
+                                                       killed_by=KilledBy.STOPPED_AT_END)))
     with pytest.raises(expect.ExpectationFailed, match="timeout"):
-        expect.killed_by_oom(make_run([1], exit_=Exit(code=-9, killed_by="timeout",
+        expect.killed_by_oom(make_run([1], exit_=Exit(code=-9, killed_by=KilledBy.TIMEOUT,
                                                        detail="timeout")))
 
 
@@ -94,13 +96,21 @@ def test_no_load_window_is_a_clear_failure():
 
 
 def test_run_save_and_load_roundtrip(tmp_path):
-    r = make_run([1, 2, 3], exit_=Exit(code=137, killed_by="oom", oom_killed=True, detail="d"))
+    r = make_run([1, 2, 3],
+                 exit_=Exit(code=137, killed_by=KilledBy.OOM, oom_killed=True, detail="d"))
     r.stderr = [(0.1, "hello")]
     for name in ("run.json", "run.json.gz"):
         back = Run.load_file(r.save(tmp_path / name))
         assert back.samples == r.samples and back.exit == r.exit
         assert back.events == r.events and back.stderr == [(0.1, "hello")]
         assert back.killed and "killed by oom" in back.summary()
+        assert back.exit.killed_by is KilledBy.OOM  # the saved string is read as a KilledBy
+
+
+def test_killed_by_names_each_ending():
+    assert Exit(code=None, killed_by="stopped").killed_by is KilledBy.STOPPED_AT_END  # old runs
+    assert not KilledBy.STOPPED_AT_END.is_kill and KilledBy.TIMEOUT.is_kill
+    assert not make_run([1]).killed  # survived until the engine stopped it
 
 
 def test_parse_probe():
@@ -121,14 +131,17 @@ def test_catalog_is_consistent():
         assert slug == lsn.slug and lsn.scenarios
         assert lsn.notebook.exists(), f"{slug}: notebook missing"
         for variant in ("broken", "fixed"):
-            assert (lsn.sample(variant) / "main.go").exists(), f"{slug}/{variant} missing"
+            assert (lsn.program_dir(variant) / "main.go").exists(), f"{slug}/{variant} missing"
+        for name, folder in lsn.programs.items():  # the programs its lesson.toml declares
+            assert any(lsn.program_dir(name).glob("*.go")), f"{slug}: program {name} ({folder}/)"
     assert lesson("02").slug == "02-http-client-timeouts"
     with pytest.raises(KeyError, match="no lesson"):
         lesson("99")
     with pytest.raises(KeyError, match="has no scenario"):
         lesson("02").scenario("nope")
     with pytest.raises(ValueError, match="variant"):
-        lesson("02").sample("nope")
+        lesson("02").program_dir("nope")
+    assert lesson("08").program_dir("pattern-precedence").name == "pattern-precedence"
 
 
 def test_diff_blocks_select_one_fix_step():
@@ -179,13 +192,13 @@ def test_free_ports_avoid_the_ephemeral_range(monkeypatch):
     there could be taken before the program binds it."""
     import socket
 
-    from gopitfalls import services
+    from gopitfalls import network
 
-    low, _ = services._ephemeral_range()
-    ports = {services.free_port() for _ in range(50)}
-    if low - services.PORTS_FROM > 1000:
-        assert all(services.PORTS_FROM <= p < low for p in ports), sorted(ports)
+    low, _ = network._ephemeral_range()
+    ports = {network.free_port() for _ in range(50)}
+    if low - network.PORTS_FROM > 1000:
+        assert all(network.PORTS_FROM <= p < low for p in ports), sorted(ports)
     with socket.socket() as s:
         s.bind(("127.0.0.1", ports.pop()))  # free, as promised
-    monkeypatch.setattr(services, "_ephemeral_range", lambda: (1024, 65535))
-    assert services.free_port() >= 1024  # no room below the range: the kernel's choice
+    monkeypatch.setattr(network, "_ephemeral_range", lambda: (1024, 65535))
+    assert network.free_port() >= 1024  # no room below the range: the kernel's choice

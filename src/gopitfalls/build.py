@@ -21,6 +21,7 @@ from pathlib import Path
 from .toolchain import cache_root, find_go
 
 PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.go"
+TOOLS_DIR = Path(__file__).parent / "gotools"  # the engine's own Go programs
 PROBE_FILE_NAME = "zz_gopitfalls_probe.go"
 BUILD_TIMEOUT_S = 300
 
@@ -196,3 +197,9 @@ def build(
         raise BuildError(source, parse_compiler_output(output, source), output, _hint(output))
     return Binary(path=out, name=out.name, source=source, race=race, probe=probe,
                   build_seconds=elapsed)
+
+
+def tool(name: str) -> Binary:
+    """Build (once; later calls hit Go's cache) one of the engine's own Go tools in
+    ``gotools/``: ``loadgen`` (layer 6) or ``upstream`` (layer 5, with the probe)."""
+    return build(TOOLS_DIR / name, probe=name == "upstream")

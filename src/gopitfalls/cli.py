@@ -92,7 +92,7 @@ def _cmd_doctor(args) -> int:
             print(f"{name}:  unavailable - {exc}")
             continue
         print(f"{name}:  available")
-        for what, how in be.describe(limits).items():
+        for what, how in be.enforcement(limits).items():
             print(f"    {what:10s} {how}")
     chosen = os.environ.get("GOPITFALLS_BACKEND") or "auto"
     try:
@@ -105,20 +105,12 @@ def _cmd_doctor(args) -> int:
 
 def _cmd_clean(args) -> int:
     from . import registry
+    from .backends.docker import remove_images
 
     removed = registry.reap(only_dead_owners=False)
     for line in removed:
         print(f"removed {line}")
-    images = 0
-    try:
-        import docker
-
-        client = docker.from_env(timeout=10)
-        for image in client.images.list(filters={"label": registry.LABEL}):
-            client.images.remove(image.id, force=True)
-            images += 1
-    except Exception:
-        pass
+    images = remove_images()
     print(f"clean: {len(removed)} leftovers and {images} images removed")
     return 0
 

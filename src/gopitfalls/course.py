@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import html
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .backends import Limits
+from .codeview import code_html, diff_html
 from .experiment import Progress, Run, run
 from .load import Load
 from .services import Upstream
@@ -150,15 +150,24 @@ class Lesson:
     chapter: int
     pitfall: str
     scenarios: dict[str, Scenario] = field(default_factory=dict)
+    # Programs besides the variants (lesson.toml's [programs]): name -> folder in the lesson.
+    programs: dict[str, str] = field(default_factory=dict)
 
     @property
     def number(self) -> str:
         return self.slug.split("-", 1)[0]
 
-    def sample(self, variant: str) -> Path:
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
-        return course_root() / "go-samples" / self.slug / variant
+    def program_dir(self, name: str) -> Path:
+        """The folder of one of the lesson's Go programs: a variant (``"broken"``,
+        ``"fixed"``) or a program its lesson.toml declares under ``[programs]``."""
+        if name in VARIANTS:
+            folder = name
+        elif name in self.programs:
+            folder = self.programs[name]
+        else:
+            raise ValueError(f"{self.slug} has no variant or program {name!r}; it has "
+                             f"{', '.join((*VARIANTS, *self.programs))}")
+        return course_root() / "go-samples" / self.slug / folder
 
     @property
     def notebook(self) -> Path:
@@ -189,12 +198,12 @@ class Lesson:
         if "env" in overrides:  # added to the scenario's environment, not replacing it
             kwargs["env"].update(overrides.pop("env"))
         kwargs.update(overrides)
-        return run(self.sample(variant), label=f"{self.slug}/{variant}", backend=backend,
+        return run(self.program_dir(variant), label=f"{self.slug}/{variant}", backend=backend,
                    progress=progress, **kwargs)
 
     # ---- showing the code
     def source(self, variant: str, file: str = "main.go") -> str:
-        return (self.sample(variant) / file).read_text()
+        return (self.program_dir(variant) / file).read_text()
 
     def show_source(self, variant: str, file: str = "main.go", highlight: tuple[str, ...] = (),
                     start: str | None = None, end: str | None = None):
@@ -207,7 +216,7 @@ class Lesson:
         if end:
             last = next(i for i, ln in enumerate(lines[first + 1:], first + 1) if end in ln) + 1
         marked = {i + 1 for i in range(first, last) if any(h in lines[i] for h in highlight)}
-        return _code_html(lines[first:last], first + 1, marked,
+        return code_html(lines[first:last], first + 1, marked,
                           f"go-samples/{self.slug}/{variant}/{file}")
 
     def diff(self, file: str = "main.go", match: str | None = None, context: int = 2):
@@ -215,7 +224,7 @@ class Lesson:
         whose changed lines mention it (so a notebook can show one fix step)."""
         a = self.source("broken", file).splitlines()
         b = self.source("fixed", file).splitlines()
-        return _diff_html([ln for hunk in diff_hunks(a, b, file, match, context) for ln in hunk])
+        return diff_html([ln for hunk in diff_hunks(a, b, file, match, context) for ln in hunk])
 
 
 def diff_hunks(a: list[str], b: list[str], file: str, match: str | None = None,
@@ -251,39 +260,6 @@ def diff_hunks(a: list[str], b: list[str], file: str, match: str | None = None,
     return hunks
 
 
-def _code_html(lines: list[str], first_number: int, marked: set[int], caption: str):
-    rows = []
-    for n, text in enumerate(lines, first_number):
-        style = "background:#fff3b0;" if n in marked else ""
-        rows.append(f'<div style="{style}"><span style="color:#999;user-select:none">'
-                    f"{n:4d}  </span>{html.escape(text)}</div>")
-    return _html(f'<div style="font-family:monospace;font-size:12px;white-space:pre;'
-                 f'border:1px solid #ddd;padding:6px;overflow-x:auto"><div style="color:#666">'
-                 f"{html.escape(caption)}</div>{''.join(rows)}</div>")
-
-
-def _diff_html(lines: list[str]):
-    colors = {"+": "#e6ffec", "-": "#ffebe9", "@": "#ddf4ff"}
-    rows = [f'<div style="background:{colors.get(ln[:1], "")}">{html.escape(ln)}</div>'
-            for ln in lines]
-    return _html('<div style="font-family:monospace;font-size:12px;white-space:pre;'
-                 'border:1px solid #ddd;padding:6px;overflow-x:auto">' + "".join(rows) + "</div>")
-
-
-class _Text(str):
-    """Plain text that renders as HTML in a notebook."""
-
-    def __new__(cls, markup: str):
-        return super().__new__(cls, markup)
-
-    def _repr_html_(self) -> str:
-        return str(self)
-
-
-def _html(markup: str):
-    return _Text(markup)
-
-
 def _scenario(name: str, data: dict, where: Path) -> Scenario:
     try:
         return Scenario(
@@ -316,6 +292,7 @@ def _catalog(root: Path) -> dict[str, Lesson]:
             pitfall=" ".join(data["pitfall"].split()),
             scenarios={name: _scenario(name, sc, path)
                        for name, sc in data.get("scenarios", {}).items()},
+            programs={name: str(folder) for name, folder in data.get("programs", {}).items()},
         )
     if not lessons:
         raise CourseNotFound(f"{root} has go-samples/ but no lesson in it "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .backends import MEMORY_KILLS, KilledBy
 from .experiment import Run
 
 
@@ -86,7 +87,7 @@ def returns_to_baseline(run: Run, metric: str, *, within_s: float, tolerance: fl
 def killed_by_oom(run: Run) -> str:
     """The program was killed for memory: a cgroup OOM kill (docker) or the local guards."""
     ex = run.exit
-    ok = ex is not None and ex.killed_by in ("oom", "memory-watchdog", "address-space-guard")
+    ok = ex is not None and ex.killed_by in MEMORY_KILLS
     if ok:
         sentence = f"killed by {ex.killed_by}: {ex.detail}"
     else:
@@ -98,7 +99,8 @@ def killed_by_oom(run: Run) -> str:
 def survived(run: Run) -> str:
     """The program ran until the engine stopped it (or exited cleanly by itself)."""
     ex = run.exit
-    ok = ex is not None and (ex.killed_by == "stopped" or (ex.killed_by is None and ex.code == 0))
+    ok = ex is not None and (ex.killed_by == KilledBy.STOPPED_AT_END
+                           or (ex.killed_by is None and ex.code == 0))
     return _check(ok, f"{run.label}: " + ("survived until the end of the run" if ok else
                                          f"did not survive: {ex.detail if ex else '?'}"))
 

@@ -17,10 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .backends import Exit, Limits, Process, get_backend
+from .backends import Backend, Exit, KilledBy, Limits, Process, get_backend
 from .build import Binary, build
 from .load import Load, LoadRun
-from .services import Upstream, UpstreamServer, free_port, parse_probe, wait_for_port
+from .network import free_port, wait_for_port
+from .services import Upstream, UpstreamServer
+from .telemetry import parse_probe
 
 MAX_KEPT_LINES = 20000
 
@@ -79,7 +81,9 @@ class Run:
 
     @property
     def killed(self) -> bool:
-        return bool(self.exit and self.exit.killed_by not in (None, "stopped"))
+        """Whether something killed the program (a limit, a guard, the timeout), rather
+        than it exiting by itself or surviving until the engine stopped it."""
+        return bool(self.exit and self.exit.killed_by and self.exit.killed_by.is_kill)
 
     # ---- persistence
     def to_dict(self) -> dict:
@@ -171,120 +175,194 @@ def run(
     The program is stopped at the end unless it died first; its exit says how.
     """
     binary = program if isinstance(program, Binary) else build(program, race=race)
-    limits = limits or Limits()
-    be = get_backend(backend)
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    result = Run(
-        label=label or binary.name, backend=be.name,
-        enforcement=be.describe(limits, binary.race),
-        params={"args": list(args), "env": dict(env or {}), "limits": asdict(limits),
-                "load": load.to_dict() if load else None,
-                "upstream": upstream.to_dict() if upstream else None,
-                "race": binary.race, "port": port},
-    )
-    upstream_server = UpstreamServer(upstream) if upstream else None
-    t0 = time.time()
-    lock = threading.Lock()
+    plan = _Plan(args=list(args), env=dict(env or {}), limits=limits or Limits(), load=load,
+                 upstream=upstream, baseline_s=baseline_s, cooldown_s=cooldown_s,
+                 ready_timeout_s=ready_timeout_s, probe_interval_s=probe_interval_s,
+                 during_load=during_load)
+    return _Experiment(binary, get_backend(backend), plan, label, progress).execute()
 
-    def sink(stream: str, line: str, t: float) -> None:
-        sample = parse_probe(line) if stream == "stderr" else None
-        with lock:
-            if sample is not None:
-                sample["t"] = sample["t"] - t0
-                result.samples.append(sample)
-                return
-            target = result.stdout if stream == "stdout" else result.stderr
-            if len(target) < MAX_KEPT_LINES:
-                target.append((t - t0, line))
-            else:
-                result.dropped_lines += 1
 
-    child_env = {"ADDR": f"127.0.0.1:{port}",
-                 "GOPITFALLS_PROBE_INTERVAL": f"{probe_interval_s * 1000:g}ms", **(env or {})}
-    if upstream_server:
-        child_env.setdefault("UPSTREAM_URL", upstream_server.url)
-    start_kwargs = {} if be.name == "local" else {"ports": (port,)}
-    process = None
-    load_run = None
-    planned = max(0.1, baseline_s + (load.duration_s if load else 0) + cooldown_s)
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`run` was asked to do."""
 
-    def report(fraction: float) -> None:
-        if progress:
-            with lock:
-                result.duration_s = time.time() - t0
-                if upstream_server:
-                    result.upstream_samples = _relative(upstream_server.samples, t0)
-                if load_run:
-                    result.load = list(load_run.intervals)
-            progress(result, min(1.0, fraction))
+    args: list[str]
+    env: dict[str, str]
+    limits: Limits
+    load: Load | None
+    upstream: Upstream | None
+    baseline_s: float
+    cooldown_s: float
+    ready_timeout_s: float
+    probe_interval_s: float
+    during_load: Callable[[Control], None] | None
 
-    ready_at = None  # when the baseline began: progress is the time since, over `planned`
+    def planned_s(self) -> float:
+        """The run's expected length once the program is ready (the progress bar's 100 %)."""
+        return max(0.1, self.baseline_s + (self.load.duration_s if self.load else 0)
+                   + self.cooldown_s)
 
-    def report_elapsed() -> None:
-        # 1.0 is reported once, at the end: a hook may run past the planned time
-        report(min(0.99, (time.time() - ready_at) / planned) if ready_at else 0.0)
 
-    def idle(seconds: float) -> bool:
+class _Experiment:
+    """One :func:`run`: start, wait until ready, baseline, load, cooldown, stop. Each step
+    is a method; the Run fills in as they go, under ``lock`` (output arrives on the
+    backend's threads while this one reports progress)."""
+
+    def __init__(self, binary: Binary, backend: Backend, plan: _Plan, label: str | None,
+                 progress: Progress | None):
+        self.binary, self.backend, self.plan, self.progress = binary, backend, plan, progress
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.result = Run(
+            label=label or binary.name, backend=backend.name,
+            enforcement=backend.enforcement(plan.limits, binary.race),
+            params={"args": list(plan.args), "env": dict(plan.env), "limits": asdict(plan.limits),
+                    "load": plan.load.to_dict() if plan.load else None,
+                    "upstream": plan.upstream.to_dict() if plan.upstream else None,
+                    "race": binary.race, "port": self.port},
+        )
+        self.upstream = UpstreamServer(plan.upstream) if plan.upstream else None
+        self.t0 = time.time()
+        self.lock = threading.Lock()
+        self.process: Process | None = None
+        self.load_run: LoadRun | None = None
+        self.ready_at: float | None = None  # when the baseline began
+
+    def execute(self) -> Run:
+        plan = self.plan
+        try:
+            self._start()
+            if self._wait_until_ready() and self._idle(plan.baseline_s):
+                if plan.load or plan.during_load:
+                    self._drive()
+                self._idle(plan.cooldown_s)
+        finally:
+            self._stop_everything()
+        return self._finish()
+
+    # ---- the steps
+    def _start(self) -> None:
+        env = {"ADDR": f"127.0.0.1:{self.port}",
+               "GOPITFALLS_PROBE_INTERVAL": f"{self.plan.probe_interval_s * 1000:g}ms",
+               **self.plan.env}
+        if self.upstream:
+            env.setdefault("UPSTREAM_URL", self.upstream.url)
+        self.process = self.backend.start(self.binary, self.plan.args, env, self.plan.limits,
+                                          self._record_line, ports=(self.port,))
+        self._event("start")
+
+    def _wait_until_ready(self) -> bool:
+        if wait_for_port(self.port, self.plan.ready_timeout_s, self._alive):
+            self.ready_at = time.time()
+            return True
+        if self._alive():
+            self._event("never listened")
+        return False
+
+    def _idle(self, seconds: float) -> bool:
         """Wait, reporting progress; False if the program died meanwhile."""
         end = time.time() + seconds
         while time.time() < end:
-            if process.poll() is not None:
+            if not self._alive():
                 return False
-            report_elapsed()
+            self._report_elapsed()
             time.sleep(min(0.25, max(0.0, end - time.time())))
         return True
 
-    try:
-        process = be.start(binary, list(args), child_env, limits, sink, **start_kwargs)
-        result.events.append((time.time() - t0, "start"))
-        alive = lambda: process.poll() is None  # noqa: E731
-        if not wait_for_port(port, ready_timeout_s, alive):
-            if alive():
-                result.events.append((time.time() - t0, "never listened"))
+    def _drive(self) -> None:
+        """The load phase: the load generator and the lesson's ``during_load`` hook."""
+        self._event("load start")
+        if self.plan.load:
+            self.load_run = LoadRun(self.plan.load, self.base_url, self.t0)
+        hook = self.plan.during_load and _Hook(
+            self.plan.during_load, Control(self.base_url, self.process, self.t0))
+        # The lesson's hook runs in its own thread so that this one keeps reporting
+        # progress (and drawing live plots) while it drives traffic.
+        load_run = self.load_run
+        while (load_run and not load_run.done()) or (hook and hook.running()):
+            if load_run and not load_run.done() and not self._alive():
+                load_run.process.stop(0.5)  # died under load: no point going on
+            self._report_elapsed()
+            time.sleep(0.1)
+        if hook:
+            hook.reraise()
+        if load_run and self._alive():
+            load_run.finish()
+        self._event("load stop")
+
+    def _stop_everything(self) -> None:
+        """Whatever happened: stop the load, the program (recording how it ended) and the
+        upstream."""
+        if self.load_run is not None and not self.load_run.done():
+            self.load_run.process.stop(0.5)
+        if self.process is not None:
+            died_by_itself = self.process.poll() is not None
+            self.result.exit = self.process.stop(2.0)
+            _explain_crash(self.result)
+            if died_by_itself:
+                self._record_death()
+        if self.upstream is not None:
+            self.upstream.stop()
+            self.result.upstream_samples = _relative(self.upstream.samples, self.t0)
+
+    def _finish(self) -> Run:
+        result = self.result
+        if self.load_run is not None:
+            result.load = self.load_run.intervals
+            result.load_summary = self.load_run.summary
+        result.duration_s = time.time() - self.t0
+        result.events.sort()
+        self._report(1.0)
+        return result
+
+    # ---- helpers of the steps
+    def _alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _event(self, name: str) -> None:
+        self.result.events.append((time.time() - self.t0, name))
+
+    def _record_line(self, stream: str, line: str, t: float) -> None:
+        """The backend's sink: a probe sample, or a line of the program's own output."""
+        sample = parse_probe(line) if stream == "stderr" else None
+        with self.lock:
+            if sample is not None:
+                sample["t"] = sample["t"] - self.t0
+                self.result.samples.append(sample)
+                return
+            target = self.result.stdout if stream == "stdout" else self.result.stderr
+            if len(target) < MAX_KEPT_LINES:
+                target.append((t - self.t0, line))
+            else:
+                self.result.dropped_lines += 1
+
+    def _record_death(self) -> None:
+        """Mark on the time axis when a program that did not survive the run died."""
+        ended = self.result.exit
+        if ended.killed_by == KilledBy.STOPPED_AT_END:
+            return
+        name = str(ended.killed_by or f"exit {ended.code}")
+        self.result.events.append((_death_time(self.result),
+                                   f"killed ({name})" if self.result.killed else name))
+
+    def _report(self, fraction: float) -> None:
+        if not self.progress:
+            return
+        with self.lock:
+            self.result.duration_s = time.time() - self.t0
+            if self.upstream:
+                self.result.upstream_samples = _relative(self.upstream.samples, self.t0)
+            if self.load_run:
+                self.result.load = list(self.load_run.intervals)
+        self.progress(self.result, min(1.0, fraction))
+
+    def _report_elapsed(self) -> None:
+        # Progress is the time since the baseline began over the planned time; 1.0 is
+        # reported once, at the end, since a hook may run past the planned time.
+        if self.ready_at is None:
+            self._report(0.0)
         else:
-            ready_at = time.time()
-            if idle(baseline_s):
-                if load or during_load:
-                    result.events.append((time.time() - t0, "load start"))
-                    if load:
-                        load_run = LoadRun(load, base_url, t0)
-                    hook = during_load and _Hook(during_load, Control(base_url, process, t0))
-                    # The lesson's hook runs in its own thread so that this one keeps
-                    # reporting progress (and drawing live plots) while it drives traffic.
-                    while (load_run and not load_run.done()) or (hook and hook.running()):
-                        if load_run and not load_run.done() and process.poll() is not None:
-                            load_run.process.stop(0.5)  # died under load: no point going on
-                        report_elapsed()
-                        time.sleep(0.1)
-                    if hook:
-                        hook.reraise()
-                    if load_run and process.poll() is None:
-                        load_run.finish()
-                    result.events.append((time.time() - t0, "load stop"))
-                idle(cooldown_s)
-    finally:
-        if load_run is not None and not load_run.done():
-            load_run.process.stop(0.5)
-        if process is not None:
-            dead_before = process.poll()
-            result.exit = process.stop(2.0)
-            _explain_crash(result)
-            if dead_before is not None and result.exit.killed_by != "stopped":
-                label_ = result.exit.killed_by or f"exit {result.exit.code}"
-                died_at = _death_time(result)
-                result.events.append((died_at, f"killed ({label_})" if result.killed
-                                      else label_))
-        if upstream_server is not None:
-            upstream_server.stop()
-            result.upstream_samples = _relative(upstream_server.samples, t0)
-    if load_run is not None:
-        result.load = load_run.intervals
-        result.load_summary = load_run.summary
-    result.duration_s = time.time() - t0
-    result.events.sort()
-    report(1.0)
-    return result
+            self._report(min(0.99, (time.time() - self.ready_at) / self.plan.planned_s()))
 
 
 class _Hook:

@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from .backends import Limits, get_backend
-from .build import Binary, build
-
-TOOLS_DIR = Path(__file__).parent / "gotools"
-
-
-def tool(name: str) -> Binary:
-    """Build (once; later calls hit Go's cache) one of the engine's own Go tools."""
-    return build(TOOLS_DIR / name, probe=name == "upstream")
+from .build import tool
 
 
 @dataclass
@@ -73,8 +65,8 @@ class LoadRun:
         self.started_at: float | None = None
         limits = Limits(memory_mb=2048, nofile=65536, timeout_s=spec.duration_s
                         + spec.timeout_s + 30)
-        self.process = get_backend("local").start(tool("loadgen"), spec.args(base_url), {}, limits,
-                                            self._line)
+        self.process = get_backend("local").start(tool("loadgen"), spec.args(base_url), {},
+                                                  limits, self._line)
 
     def _line(self, stream: str, line: str, t: float) -> None:
         if stream == "stderr":
@@ -97,8 +89,8 @@ class LoadRun:
         return self.process.poll() is not None
 
     def finish(self) -> None:
-        exit_ = self.process.wait(self.spec.duration_s + self.spec.timeout_s + 20)
-        if exit_ is None:
+        ended = self.process.wait(self.spec.duration_s + self.spec.timeout_s + 20)
+        if ended is None:
             self.process.stop()
-        elif exit_.code != 0:
+        elif ended.code != 0:
             raise RuntimeError("the load generator failed: " + " / ".join(self.errors[-5:]))

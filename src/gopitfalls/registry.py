@@ -82,13 +82,20 @@ def kill_group(pgid: int, started: float | None = None) -> bool:
         return False
 
 
-def _docker_client():
-    try:
-        import docker
+def docker_client(timeout: float = 10):
+    """The one way the engine connects to Docker (backend, reaper, ``clean``, tests): a
+    client of the daemon ``DOCKER_HOST`` names that has answered a ping. Raises when none
+    answers (or the SDK is missing)."""
+    import docker
 
-        client = docker.from_env(timeout=10)
-        client.ping()
-        return client
+    client = docker.from_env(timeout=timeout)
+    client.ping()
+    return client
+
+
+def _docker_client_or_none():
+    try:
+        return docker_client()
     except Exception:
         return None
 
@@ -121,7 +128,7 @@ def container_owner(container: dict) -> tuple[int, float | None]:
         return 0, None
 
 
-def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
+def reap(only_dead_owners: bool = True, client=None) -> list[str]:
     """Remove leftovers: processes, containers and temp dirs whose owner is gone.
 
     With ``only_dead_owners=False`` (``gopitfalls clean``) everything the engine ever
@@ -144,7 +151,7 @@ def reap(only_dead_owners: bool = True, docker_client=None) -> list[str]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(f"temp dir {path}")
 
-    client = docker_client if docker_client is not None else _docker_client()
+    client = client if client is not None else _docker_client_or_none()
     for c in engine_containers(client):
         labels = c.get("Labels") or {}
         owner, owner_start = container_owner(c)

@@ -8,70 +8,12 @@ It runs locally, on a free loopback port, with the probe injected, so its expvar
 
 from __future__ import annotations
 
-import json
-import random
-import socket
-import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from .backends import Limits, get_backend
-from .load import tool
-
-PROBE_PREFIX = "@probe "
-
-
-PORTS_FROM = 20000  # in the registered-port range, above the usual fixed service ports
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A free TCP port on host for a program to listen on.
-
-    Chosen below the kernel's ephemeral range where it can: a port from bind(0) comes from
-    that range, and between this call and the program's own bind an outgoing connection
-    (a lesson makes thousands) may be given the same port; below the range it never is."""
-    low = _ephemeral_range()[0]
-    if low - PORTS_FROM > 1000:
-        for port in random.sample(range(PORTS_FROM, low), 64):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    continue  # taken: try another
-                return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 49152, 65535  # the IANA range, as macOS and Windows use
-
-
-def wait_for_port(port: int, timeout_s: float, alive=lambda: True, host: str = "127.0.0.1") -> bool:
-    """True once something accepts TCP connections on host:port."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and alive():
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
-def parse_probe(line: str) -> dict | None:
-    """The JSON of an ``@probe`` line, or None for any other line."""
-    if not line.startswith(PROBE_PREFIX):
-        return None
-    try:
-        return json.loads(line[len(PROBE_PREFIX):])
-    except ValueError:
-        return None
+from .build import tool
+from .network import free_port, wait_for_port
+from .telemetry import parse_probe
 
 
 @dataclass
@@ -93,9 +35,9 @@ class UpstreamServer:
         self.lines: list[str] = []
         args = [f"-addr=127.0.0.1:{self.port}", f"-mode={spec.mode}",
                 f"-delay={spec.delay_s * 1000:g}ms", f"-body-size={spec.body_size}"]
-        self.process = get_backend("local").start(tool("upstream"), args, {},
-                                            Limits(memory_mb=1024, nofile=65536, timeout_s=600),
-                                            self._line)
+        self.process = get_backend("local").start(
+            tool("upstream"), args, {}, Limits(memory_mb=1024, nofile=65536, timeout_s=600),
+            self._line)
         if not wait_for_port(self.port, 10, lambda: self.process.poll() is None):
             self.process.stop()
             raise RuntimeError("the upstream did not start: " + " / ".join(self.lines[-5:]))

