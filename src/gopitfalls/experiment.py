@@ -405,7 +405,10 @@ def _relative(samples: list[dict], t0: float) -> list[dict]:
 
 
 def _death_time(result: Run) -> float:
-    """Best estimate of when the program died: just after its last probe sample."""
+    """Best estimate of when the program died: just after its last probe sample, and never
+    before "load start", which is recorded only once the program was seen alive after the
+    baseline. (A program that exits at once on a signal sent during the load may have
+    sent its last sample before the load started.)"""
     last = result.samples[-1]["t"] if result.samples else 0.0
-    started = result.event_time("start") or 0.0
-    return max(last, started) + 0.05
+    alive_at = max(result.event_time("start") or 0.0, result.event_time("load start") or 0.0)
+    return max(last, alive_at) + 0.05

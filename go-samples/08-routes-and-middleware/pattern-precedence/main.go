@@ -1,4 +1,4 @@
-// Command order prints, as one JSON document on stdout, two facts about
+// Command pattern-precedence prints, as one JSON document on stdout, two facts about
 // net/http.ServeMux since Go 1.22 that frameworks with "first match wins" routing
 // (Express, many older Go routers) do not share:
 //
