@@ -202,3 +202,42 @@ def test_free_ports_avoid_the_ephemeral_range(monkeypatch):
         s.bind(("127.0.0.1", ports.pop()))  # free, as promised
     monkeypatch.setattr(network, "_ephemeral_range", lambda: (1024, 65535))
     assert network.free_port() >= 1024  # no room below the range: the kernel's choice
+
+
+def test_every_lessons_claims_name_runs_it_declares():
+    from gopitfalls.claims import STAGES, claims_of, runs_needed
+
+    with_claims = [lsn for lsn in lessons().values() if lsn.claims is not None]
+    assert with_claims, "at least one lesson keeps its claims next to its programs"
+    for lsn in with_claims:
+        stages = {func.claim_stage for func in claims_of(lsn.claims)}
+        assert stages == set(STAGES), f"{lsn.slug}: claims of both stages ({stages})"
+        for name, spec in lsn.runs.items():
+            lsn.scenario(spec.scenario)  # raises if the scenario does not exist
+            assert spec.variant in ("broken", "fixed"), f"{lsn.slug}: run {name}"
+        for func in claims_of(lsn.claims):
+            assert set(runs_needed(func)) <= set(lsn.runs), f"{lsn.slug}: {func.__name__}"
+
+
+def test_check_shows_the_evidence_and_fails_on_a_broken_claim():
+    from gopitfalls.claims import judge
+
+    lsn = lesson("02")
+    leaky = make_run([8, 8, 500, 900, 910, 910], label="02-http-client-timeouts/broken")
+    leaky.load_summary = {"sent": 300, "errors": {"timeout": 300}}
+    leaky.samples = [{**s, "fds": s["goroutines"]} for s in leaky.samples]
+    judged = lsn.check("broken", broken=leaky)
+    assert len(judged.lines()) == 3 and all(ln.startswith("✔") for ln in judged.lines())
+    leaky.load_summary = {"sent": 300, "errors": {"timeout": 10}}
+    with pytest.raises(expect.ExpectationFailed, match="✘ every request leaves .*callers"):
+        lsn.check("broken", broken=leaky)
+    with pytest.raises(KeyError, match="no fixed claim judges only the runs"):
+        lsn.check("fixed", broken=leaky)  # the fixed run is missing
+    with pytest.raises(KeyError, match="judges the runs"):
+        judge(lsn.claims, "fixed", {"broken": leaky})  # the fix-matters test and the checker
+
+
+def test_lesson_02_budget_mirrors_the_fixed_program():
+    lsn = lesson("02")
+    assert "const budget = time.Second" in lsn.source("fixed")
+    assert lsn.claims.BUDGET_MS == 1000

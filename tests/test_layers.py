@@ -34,6 +34,7 @@ LAYERS = {
     "widgets": 8,
     "codeview": 8,
     "expectations": 9,
+    "claims": 9,
     "course": 10,
     "cli": 11,
 }

@@ -39,7 +39,8 @@ def test_follows_the_lesson_template(slug):
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "show_source(" in code, "the broken code is shown from the Go file"
     assert "predict(" in code, "a prediction comes before the run"
-    assert re.search(r"expect\.\w+\(|\bassert\b", code), "assertion cells on measured behaviour"
+    assert re.search(r"expect\.\w+\(|\bassert\b|lesson\.check\(", code), \
+        "assertion cells on measured behaviour"
     assert "knobs(" in code or "ipywidgets" in code, "something to try: knobs or widgets"
     fix = _section(cells, "The fix, in three steps")
     shown = [c for c in fix if c.cell_type == "code" and re.search(r"\.(diff|show_source)\(",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .backends import Limits
+from .claims import Judgement, RunSpec, judge
 from .codeview import code_html, diff_html
 from .experiment import Progress, Run, run
 from .load import Load
@@ -180,11 +182,40 @@ class Lesson:
             raise KeyError(f"{self.slug} has no scenario {name!r}; it has "
                            f"{', '.join(self.scenarios)}") from None
 
-    def run(self, variant: str, scenario: str = "default", *, backend: str | None = None,
-            progress: Progress | None = None, **overrides) -> Run:
-        """Run one variant under one scenario. Overrides: ``rate=``, ``duration_s=``,
-        ``timeout_s=``, ``concurrency=`` (load), ``memory_mb=``, ``nofile=`` (limits), or any
-        :func:`~gopitfalls.experiment.run` argument."""
+    # ---- the lesson's runs and claims (go-samples/NN-slug/claims.py, when it has one)
+    @property
+    def claims(self):
+        """The lesson's claims module (see :mod:`gopitfalls.claims`), or None."""
+        path = course_root() / "go-samples" / self.slug / "claims.py"
+        return _claims_module(str(path), path.stat().st_mtime_ns) if path.exists() else None
+
+    @property
+    def runs(self) -> dict[str, RunSpec]:
+        """The named runs its claims judge (``RUNS`` in claims.py)."""
+        return dict(getattr(self.claims, "RUNS", {}))
+
+    def check(self, stage: str, **runs: Run) -> Judgement:
+        """Judge the lesson's claims of ``stage`` ("broken" or "fixed") that these runs, by
+        name, are enough for; raises :class:`~gopitfalls.expectations.ExpectationFailed`
+        if one fails. (The test that the fix matters and the lab checker judge them all.)"""
+        if self.claims is None:
+            raise ValueError(f"{self.slug} has no claims.py next to its programs")
+        return judge(self.claims, stage, runs, all_claims=False).raise_if_failed()
+
+    def run(self, name: str, scenario: str | None = None, *, program: Path | None = None,
+            backend: str | None = None, progress: Progress | None = None, **overrides) -> Run:
+        """Run a named run of the lesson's claims (``"broken_big"``), or a variant under a
+        scenario (default: "default"). ``program`` runs another folder in the variant's
+        place: a learner's program, or the broken one for the test that the fix matters.
+        Overrides: ``rate=``, ``duration_s=``, ``timeout_s=``, ``concurrency=`` (load),
+        ``memory_mb=``, ``nofile=`` (limits), or any :func:`~gopitfalls.experiment.run`
+        argument."""
+        spec = self.runs.get(name) if scenario is None else None
+        if spec is not None:
+            variant, scenario, overrides = spec.variant, spec.scenario, {**spec.overrides,
+                                                                         **overrides}
+        else:
+            variant, scenario = name, scenario or "default"
         sc = self.scenario(scenario)
         load_fields = {k: overrides.pop(k) for k in list(overrides)
                        if sc.load is not None and k in Load.__dataclass_fields__}
@@ -198,8 +229,8 @@ class Lesson:
         if "env" in overrides:  # added to the scenario's environment, not replacing it
             kwargs["env"].update(overrides.pop("env"))
         kwargs.update(overrides)
-        return run(self.program_dir(variant), label=f"{self.slug}/{variant}", backend=backend,
-                   progress=progress, **kwargs)
+        return run(program or self.program_dir(variant), label=f"{self.slug}/{variant}",
+                   backend=backend, progress=progress, **kwargs)
 
     # ---- showing the code
     def source(self, variant: str, file: str = "main.go") -> str:
@@ -273,6 +304,17 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
         )
     except TypeError as exc:  # an unknown key: name the file and the scenario
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=32)
+def _claims_module(path: str, mtime_ns: int):
+    """Load a lesson's claims.py by path (it is course content, not a package module);
+    reloaded when the file changes."""
+    name = "gopitfalls_claims_" + Path(path).parent.name.replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_catalog(root: Path | None = None) -> dict[str, Lesson]:
