@@ -235,6 +235,7 @@ def test_during_load_can_signal_the_program(backend, tmp_path):
 
     def terminate(ctl):
         seen["url"] = ctl.url
+        ctl.data["signalled_at"] = ctl.now()  # what a hook measures travels with the run
         ctl.send_signal(signal.SIGTERM)
         ctl.process.wait(10)
 
@@ -242,6 +243,7 @@ def test_during_load_can_signal_the_program(backend, tmp_path):
     assert seen["url"].startswith("http://127.0.0.1:")
     assert r.exit.code == 0 and r.exit.killed_by is None, r.exit
     assert "shutting down gracefully" in r.logs("stdout")
+    assert 0 < r.data["signalled_at"] < r.duration_s
     names = [name for _, name in r.events]
     assert names[:2] == ["start", "load start"] and {"load stop", "exit 0"} <= set(names)
 

@@ -43,6 +43,9 @@ class Run:
     dropped_lines: int = 0
     events: list[tuple[float, str]] = field(default_factory=list)
     duration_s: float = 0.0
+    # What a ``during_load`` hook measured itself (Control.data): its requests' outcomes, a
+    # profile it fetched... so a lesson's claims can judge it; saved with the run.
+    data: dict = field(default_factory=dict)
 
     # ---- reading the time series
     def series(self, name: str, source: str = "program") -> tuple[list[float], list[float]]:
@@ -139,6 +142,7 @@ class Control:
     url: str
     process: Process
     t0: float
+    data: dict = field(default_factory=dict)  # becomes Run.data
 
     def send_signal(self, sig: int) -> None:
         self.process.send_signal(sig)
@@ -275,7 +279,8 @@ class _Experiment:
         if self.plan.load:
             self.load_run = LoadRun(self.plan.load, self.base_url, self.t0)
         hook = self.plan.during_load and _Hook(
-            self.plan.during_load, Control(self.base_url, self.process, self.t0))
+            self.plan.during_load, Control(self.base_url, self.process, self.t0,
+                                           self.result.data))
         # The lesson's hook runs in its own thread so that this one keeps reporting
         # progress (and drawing live plots) while it drives traffic.
         load_run = self.load_run
