@@ -100,6 +100,10 @@ def main(lesson_count: int, work: Path) -> None:
         for statement in notebook_imports(notebook):
             exec(statement, {})
     check(True, "every notebook's imports load from the declared dependencies")
+    os.environ["GOPITFALLS_HOME"] = str(bundled)
+    with_claims = [s for s, lsn in gopitfalls.lessons().items() if lsn.claims is not None]
+    del os.environ["GOPITFALLS_HOME"]
+    check(bool(with_claims), f"the claims of {len(with_claims)} lessons load from the install")
 
     listing = cli("list", env={"GOPITFALLS_COURSE_DIR": str(work / "none-yet")})
     listed = [ln for ln in listing.splitlines() if ln[:2].isdigit() and ln[2:3] == "-"]
