@@ -1,0 +1,109 @@
+"""What lesson 05's runs must show, judged by its notebook, by the test that the fix
+matters and by the lab checker (see gopitfalls.claims)."""
+
+import re
+
+from gopitfalls import expectations as expect
+from gopitfalls.claims import RunSpec, claim
+
+RUNS = {
+    "broken": RunSpec("broken"),
+    "counters": RunSpec("broken", "counters"),
+    "raced": RunSpec("broken", "counters", {"race": True}),
+    # 3 s of the crash load are plenty: the broken service rarely lasts one.
+    "fixed": RunSpec("fixed", overrides={"duration_s": 3}),
+    "fixed_counters": RunSpec("fixed", "counters"),
+    "fixed_raced": RunSpec("fixed", "counters", {"race": True}),
+}
+
+# Either message is the same bug: two writers, or a reader meeting a writer.
+FATAL = re.compile(r"fatal error: concurrent map (writes|read and map write)")
+
+
+def fatal_errors(run):
+    """The runtime's concurrent-map fatal errors in the reason the program died."""
+    return [m.group(0) for m in FATAL.finditer(run.exit.detail or "")] if run.exit else []
+
+
+def recovered(run):
+    """The lines the panic-recovering middleware logged."""
+    return [line for line in run.logs() if "recovered from panic" in line]
+
+
+def seconds_until_death(run):
+    """Seconds from the start of the load until the process was seen dead."""
+    died_at = next(t for t, name in run.events if name.startswith("exit"))
+    return died_at - run.event_time("load start")
+
+
+def lost(run):
+    """Views received minus views counted, from the last probe sample (after the load)."""
+    return run.final("expvar.views_received") - run.final("expvar.total_views")
+
+
+def race_reports(run):
+    """The race detector's reports in the log, each from "WARNING: DATA RACE" to its
+    closing line of "="."""
+    reports, current = [], None
+    for line in run.logs():
+        if line.startswith("WARNING: DATA RACE"):
+            current = [line]
+            reports.append(current)
+        elif current is not None:
+            if line.startswith("=================="):
+                current = None
+            else:
+                current.append(line)
+    return reports
+
+
+@claim("broken")
+def concurrent_map_writes_kill_the_process_past_recover(broken):
+    fatal = fatal_errors(broken)
+    return [expect.exited_with(broken, 2),
+            expect.at_least(len(fatal), 1,
+                            f"the runtime's concurrent-map fatal errors in the program's stderr "
+                            f"({fatal[0] if fatal else broken.exit.detail!r})"),
+            expect.at_most(seconds_until_death(broken), broken.params["load"]["duration_s"],
+                           "seconds of load before the process died"),
+            expect.at_most(len(recovered(broken)), 0,
+                           "'recovered from panic' lines logged by the middleware")]
+
+
+@claim("broken")
+def a_plain_int_loses_counts_in_silence(counters):
+    received = counters.final("expvar.views_received")
+    return [expect.at_least(lost(counters), 1, f"broken: views lost (of {received:g} received)")]
+
+
+@claim("broken")
+def the_race_detector_names_the_handler(raced):
+    reports = race_reports(raced)
+    named = sum(any("main.handleView" in line for line in r) for r in reports)
+    return [expect.at_least(len(reports), 1,
+                            "broken: 'WARNING: DATA RACE' reports in the -race run"),
+            expect.at_least(named, 1, "broken: race reports that name main.handleView")]
+
+
+@claim("fixed")
+def the_locked_map_survives_the_load(fixed):
+    s = fixed.load_summary
+    return [expect.survived(fixed),
+            expect.at_least(s["ok"] / s["sent"], 0.99,
+                            f"fixed: share of the {s['sent']} requests answered 200"),
+            expect.at_most(lost(fixed), 0, "fixed (map and int): views lost")]
+
+
+@claim("fixed")
+def the_atomic_counter_counts_every_view(fixed_counters):
+    return [expect.at_least(fixed_counters.final("expvar.views_received"), 1000,
+                            "fixed: views received"),
+            expect.at_most(lost(fixed_counters), 0, "fixed: views lost")]
+
+
+@claim("fixed")
+def the_race_detector_finds_nothing_in_the_fix(fixed_raced):
+    return [expect.at_most(len(race_reports(fixed_raced)), 0, "fixed -race: data race reports"),
+            expect.at_most(lost(fixed_raced), 0,
+                           f"fixed -race: views lost "
+                           f"(of {fixed_raced.final('expvar.views_received'):g})")]
