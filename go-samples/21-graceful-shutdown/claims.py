@@ -1,0 +1,171 @@
+"""What lesson 21's runs must show, judged by its notebook, by the test that the fix
+matters and by the lab checker (see gopitfalls.claims).
+
+The traffic comes from a ``during_load`` hook, a toy load balancer: a readiness poller and
+``workers`` client threads; the "deploy" sends SIGTERM under load. Every request is recorded
+in the run's data (``run.data["requests"]``: worker, start, end, outcome) with the /readyz
+answers, when the signal was sent and when the program had exited. An outcome is ``ok``,
+``cut`` (connection reset, or closed before a full response: lost in flight) or ``refused``
+(nothing listens any more)."""
+
+import http.client
+import signal
+import threading
+
+from gopitfalls import expectations as expect
+from gopitfalls.claims import RunSpec, claim
+
+WORKERS = 8            # concurrent clients behind the toy load balancer
+SIGNAL_AFTER_S = 1.0   # the deploy sends SIGTERM this long after traffic starts
+
+
+def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
+    """A during_load hook. One thread polls /readyz every 50 ms; ``workers`` threads send
+    GET /api/work back to back while the last poll said 200. After ``signal_after_s``, and
+    once every client has a request in flight (a busy machine can delay that), the deploy
+    sends SIGTERM; the hook returns once the program has exited."""
+    def hook(ctl):
+        host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
+        record = ctl.data
+        record.update(requests=[], readyz=[], signal_t=None, exited_t=None, workers=workers,
+                      signal_after_s=signal_after_s)
+        ready, stop, lock = threading.Event(), threading.Event(), threading.Lock()
+        inflight = [0]
+
+        def get(path, timeout):
+            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            finally:
+                conn.close()
+
+        def outcome_of(exc):
+            if isinstance(exc, ConnectionRefusedError):
+                return "refused"
+            if isinstance(exc, (ConnectionResetError, BrokenPipeError, http.client.HTTPException)):
+                return "cut"
+            return type(exc).__name__
+
+        def poll_readiness():
+            while not stop.is_set():
+                t = ctl.now()
+                try:
+                    status = get("/readyz", 1.0)[0]
+                except Exception as exc:  # every failure means "not ready"
+                    status = outcome_of(exc)
+                record["readyz"].append((t, status))
+                ready.set() if status == 200 else ready.clear()
+                stop.wait(0.05)
+
+        def work(worker):
+            while not stop.is_set():
+                if not ready.is_set():   # the balancer sends nothing to an instance not ready
+                    stop.wait(0.01)
+                    continue
+                start = ctl.now()
+                with lock:
+                    inflight[0] += 1
+                try:
+                    status, body = get("/api/work", 5.0)
+                    outcome = "ok" if (status, body) == (200, b"done\n") else f"HTTP {status}"
+                except Exception as exc:
+                    outcome = outcome_of(exc)
+                with lock:
+                    inflight[0] -= 1
+                    record["requests"].append((worker, start, ctl.now(), outcome))
+
+        threads = [threading.Thread(target=poll_readiness, daemon=True)]
+        threads += [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
+        threads[0].start()
+        ready.wait(10.0)
+        for t in threads[1:]:
+            t.start()
+        stop.wait(signal_after_s)
+        deadline = ctl.now() + 10.0
+        while inflight[0] < workers and ctl.now() < deadline:
+            stop.wait(0.005)
+        record["signal_t"] = ctl.now()
+        ctl.send_signal(signal.SIGTERM)
+        ctl.process.wait(15.0)     # broken dies at once; fixed drains, then exits
+        record["exited_t"] = ctl.now()
+        stop.set()
+        for t in threads:
+            t.join(6.0)
+    return hook
+
+
+RUNS = {"broken": RunSpec("broken", overrides={"during_load": restart_under_load()}),
+        "fixed": RunSpec("fixed", overrides={"during_load": restart_under_load()})}
+
+
+def at_signal(run):
+    """Outcomes of the requests in flight when the signal was sent."""
+    counts = {}
+    for _, start, end, outcome in run.data["requests"]:
+        if start < run.data["signal_t"] < end:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def outcomes(run):
+    """Requests by when they ran (before / across / after the signal) and outcome."""
+    rec = run.data
+    kinds = ["ok", "cut", "refused"]
+    kinds += sorted({o for *_, o in rec["requests"]} - set(kinds))
+    rows = {when: dict.fromkeys(kinds, 0) for when in
+            ("finished before the signal", "in flight at the signal", "sent after the signal")}
+    for _, start, end, outcome in rec["requests"]:
+        when = ("finished before the signal" if end <= rec["signal_t"] else
+                "in flight at the signal" if start < rec["signal_t"] else "sent after the signal")
+        rows[when][outcome] += 1
+    return [{"requests": when, **counts} for when, counts in rows.items()]
+
+
+def drain_delay_s(run):
+    """The run's DRAIN_DELAY ("500ms") in seconds."""
+    return float(run.params["env"]["DRAIN_DELAY"].removesuffix("ms")) / 1000
+
+
+@claim("broken")
+def sigterm_drops_every_request_in_flight_and_readiness_never_warns(broken):
+    killed_code = -signal.SIGTERM if broken.backend == "local" else 128 + signal.SIGTERM
+    inflight = at_signal(broken)
+    return [expect.at_least(inflight.get("cut", 0), broken.data["workers"] // 2,
+                            "requests in flight at the signal that the broken service dropped"),
+            expect.exited_with(broken, killed_code),
+            expect.at_most(sum(s == 503 for _, s in broken.data["readyz"]), 0,
+                           "/readyz answers of 503 from the broken service (it said 200 to the "
+                           "end)")]
+
+
+@claim("fixed")
+def the_fix_fails_readiness_then_finishes_every_request(broken, fixed):
+    rec, workers = fixed.data, fixed.data["workers"]
+    inflight_f = at_signal(fixed)
+    failed_f = sum(n for outcome, n in inflight_f.items() if outcome != "ok")
+    refused_f = next((t for t, s in rec["readyz"] if s == "refused"), float("inf"))
+    answers_503 = [t for t, s in rec["readyz"] if rec["signal_t"] < t < refused_f and s == 503]
+    evidence = [
+        expect.at_most(failed_f, 0,
+                       "requests in flight at the signal that the fixed service dropped"),
+        expect.at_least(inflight_f.get("ok", 0), workers // 2,
+                        "requests in flight at the signal that the fixed service completed"),
+        expect.exited_with(fixed, 0),
+        expect.at_least(len(answers_503), 1,
+                        "/readyz answers of 503 from the fixed service after SIGTERM, before its "
+                        "port closed"),
+    ]
+    first_503 = answers_503[0]
+    shutdown_lines = [line for line in fixed.logs() if "shutdown: " in line]
+    return [*evidence,
+            expect.at_most(first_503 - rec["signal_t"], drain_delay_s(fixed),
+                           "seconds from SIGTERM to the first /readyz 503 (within the drain "
+                           "delay)"),
+            expect.at_least(at_signal(broken).get("cut", 0), failed_f + workers // 2,
+                            f"in-flight requests dropped by broken, vs {failed_f} by fixed"),
+            expect.at_least(sum("started" in x for x in shutdown_lines), 1,
+                            "'shutdown: started' lines in the fixed service's log"),
+            expect.at_least(sum("complete" in x for x in shutdown_lines), 1,
+                            "'shutdown: complete' lines in the fixed service's log")]
