@@ -1,0 +1,154 @@
+"""What lesson 20's runs must show, judged by its notebook, by the test that the fix
+matters and by the lab checker (see gopitfalls.claims).
+
+The traffic comes from a ``during_load`` hook, ``attack``: rounds of K slow clients (plain
+sockets on 127.0.0.1) that each send an unfinished request head and then one header byte
+every TRICKLE_S, for ROUND_S; then one ordinary request with a 64 KiB header. The run's
+data holds one row per round (``run.data["rounds"]``: K, start, end, how many the server
+cut, the longest and shortest time a client held its connection) and the big-header
+request's answer (``run.data["big header"]``)."""
+
+import http.client
+import resource
+import selectors
+import socket
+import time
+
+from gopitfalls import expectations as expect
+from gopitfalls.claims import RunSpec, claim
+
+ROUNDS = (100, 200, 400)       # slow clients per round (K)
+ROUND_S = 3.2                  # how long each round's clients keep trickling
+TRICKLE_S = 0.5                # one header byte per client every TRICKLE_S
+HELD_FROM_S = 2.6              # "held" = still open this long into the round
+HEAD = b"GET /api/hello HTTP/1.1\r\nHost: lab\r\n"   # no blank line: never finished
+
+
+def allow_open_files(n):
+    """Let this Python process open n sockets (soft RLIMIT_NOFILE up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 256 if hard == resource.RLIM_INFINITY else min(hard, n + 256)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def slow_round(ctl, k, seconds, log):
+    """k slow clients for `seconds`; then they hang up. One summary row goes to `log`."""
+    host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
+    sel, conns, start = selectors.DefaultSelector(), {}, ctl.now()
+    try:
+        for _ in range(k):
+            s = socket.create_connection((host, int(port)), timeout=2.0)
+            s.setblocking(False)
+            s.send(HEAD)
+            conns[s] = {"opened": ctl.now(), "cut": None}
+            sel.register(s, selectors.EVENT_READ)
+        end, next_byte = start + seconds, ctl.now() + TRICKLE_S
+        while ctl.now() < end:
+            for key, _ in sel.select(timeout=max(0.0, min(next_byte, end) - ctl.now())):
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:                      # EOF or reset: the server hung up
+                    conns[key.fileobj]["cut"] = ctl.now()
+                    sel.unregister(key.fileobj)
+            if ctl.now() >= next_byte:
+                next_byte += TRICKLE_S
+                for s, info in conns.items():
+                    if info["cut"] is None:
+                        try:
+                            s.send(b"X")
+                        except OSError:
+                            info["cut"] = ctl.now()
+                            sel.unregister(s)
+    finally:
+        for s in conns:
+            s.close()
+        sel.close()
+    held = [(c["cut"] or ctl.now()) - c["opened"] for c in conns.values()]
+    log.append({"K": k, "start": start, "end": ctl.now(),
+                "cut by server": sum(c["cut"] is not None for c in conns.values()),
+                "longest held (s)": round(max(held), 2), "shortest held (s)": round(min(held), 2)})
+
+
+def big_header_status(ctl):
+    """One ordinary request with a 64 KiB header: what does the server answer?"""
+    host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("GET", "/api/hello", headers={"X-Big": "a" * (64 << 10)})
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__
+    finally:
+        conn.close()
+
+
+def attack(rounds=ROUNDS, round_s=ROUND_S):
+    """A during_load hook: one round per K, a short pause between rounds, then the
+    big-header request. Results go to the run's data ("rounds", "big header")."""
+    def hook(ctl):
+        allow_open_files(max(rounds))
+        ctl.data["rounds"] = []
+        for k in rounds:
+            slow_round(ctl, k, round_s, ctl.data["rounds"])
+            time.sleep(0.1)
+        ctl.data["big header"] = big_header_status(ctl)
+    return hook
+
+
+RUNS = {"broken": RunSpec("broken", overrides={"during_load": attack()}),
+        "fixed": RunSpec("fixed", overrides={"during_load": attack()})}
+
+
+def held_during(run, metric):
+    """Per round, the largest value of a program metric from HELD_FROM_S into the round to
+    its end: what the slow clients still hold once a 2 s header timeout had its chance."""
+    ts, vs = run.series(metric)
+    return [max(v for t, v in zip(ts, vs, strict=True)
+                if r["start"] + HELD_FROM_S <= t <= r["end"] - 0.1)
+            for r in run.data["rounds"]]
+
+
+@claim("broken")
+def slow_clients_hold_a_connection_and_a_goroutine_each(broken):
+    rounds = broken.data["rounds"]
+    held, gor = held_during(broken, "expvar.conns_open"), held_during(broken, "goroutines")
+    evidence = []
+    for r, conns, g in zip(rounds, held, gor, strict=True):
+        evidence += [expect.at_least(conns, 0.95 * r["K"], f"connections the broken server held "
+                                     f"{HELD_FROM_S} s into the round of {r['K']} slow clients"),
+                     expect.at_least(g, r["K"], "  its goroutines at the same time")]
+    return [*evidence,
+            expect.at_most(sum(r["cut by server"] for r in rounds), 0,
+                           "slow clients the broken server ever hung up on")]
+
+
+@claim("fixed")
+def the_fix_hangs_up_on_slow_clients_within_the_header_timeout(broken, fixed):
+    rounds_f = fixed.data["rounds"]
+    ks = [r["K"] for r in rounds_f]
+    held_b, held_f = held_during(broken, "expvar.conns_open"), held_during(fixed,
+                                                                          "expvar.conns_open")
+    gor_b, gor_f = held_during(broken, "goroutines"), held_during(fixed, "goroutines")
+    evidence = [expect.at_most(conns, 0.05 * r["K"], f"connections the fixed server still held "
+                               f"{HELD_FROM_S} s into the round of {r['K']} slow clients")
+                for r, conns in zip(rounds_f, held_f, strict=True)]
+    return [*evidence,
+            expect.at_least(sum(r["cut by server"] for r in rounds_f), sum(ks),
+                            f"slow clients the fixed server hung up on (of {sum(ks)})"),
+            expect.at_most(max(r["longest held (s)"] for r in rounds_f), 3.0,
+                           "longest a slow client held a connection to the fixed server, in s "
+                           "(ReadHeaderTimeout 2 s)"),
+            expect.ratio_at_least(held_b[-1], held_f[-1], 10,
+                                  f"connections held by {ks[-1]} slow clients, broken vs fixed"),
+            expect.ratio_at_least(max(gor_b), max(gor_f), 10, "goroutines held, broken vs fixed")]
+
+
+@claim("fixed")
+def the_fix_refuses_a_64_kib_header(broken, fixed):
+    big = {"broken": broken.data["big header"], "fixed": fixed.data["big header"]}
+    return [expect.at_least(int(big == {"broken": 200, "fixed": 431}), 1,
+                            f"a request with a 64 KiB header answered 200 by broken and 431 by "
+                            f"fixed (it got {big})")]
