@@ -1,0 +1,190 @@
+"""What lesson 04's runs must show, judged by its notebook, by the test that the fix
+matters and by the lab checker (see gopitfalls.claims).
+
+The engine's load generator sends the same headers with every request, so the traffic comes
+from a ``during_load`` hook: ``requests`` checkouts from ``threads`` client threads, each with
+its own W3C ``traceparent``. Every checkout is recorded in the run's data
+(``run.data["requests"]``: its index, order, whether it was declined, the header and trace id
+sent, the status and the X-Trace-Id the service gave back)."""
+
+import http.client
+import json
+import re
+import secrets
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from gopitfalls import expectations as expect
+from gopitfalls.claims import RunSpec, claim
+
+REQUESTS, THREADS = 240, 16
+
+
+def DECLINED(i):    # one checkout in ten is declined
+    return i % 10 == 3
+
+
+def NO_HEADER(i):   # a few callers send no traceparent...
+    return i % 20 == 7
+
+
+def MALFORMED(i):   # ...and a few send an invalid one
+    return i % 20 == 17
+
+
+def traceparent(i):
+    """(header value or None, the trace id it carries if valid)"""
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    if NO_HEADER(i):
+        return None, None
+    if MALFORMED(i):
+        return f"00-{trace_id.upper()}-{parent_id}-01", None
+    return f"00-{trace_id}-{parent_id}-01", trace_id
+
+
+def checkout(base_url, i):
+    order = str(1000 + i)
+    header, sent_id = traceparent(i)
+    path = f"/checkout?order={order}" + ("&card=declined" if DECLINED(i) else "")
+    url = urlsplit(base_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"traceparent": header} if header else {})
+        resp = conn.getresponse()
+        resp.read()
+        status, returned_id = resp.status, resp.getheader("X-Trace-Id")
+    except OSError as err:
+        status, returned_id = type(err).__name__, None
+    finally:
+        conn.close()
+    return {"i": i, "order": order, "declined": DECLINED(i), "header": header,
+            "sent_id": sent_id, "status": status, "returned_id": returned_id,
+            # the id the client knows this request by: the one the service gave back, else its own
+            "id": returned_id or sent_id}
+
+
+def traffic(requests=REQUESTS, threads=THREADS):
+    """A during_load hook: ``requests`` checkouts from ``threads`` threads (bounded,
+    loopback), recorded in ``ctl.data["requests"]``."""
+    def during_load(ctl):
+        ctl.data.update(requests=[], threads=threads)
+        with ThreadPoolExecutor(threads) as pool:
+            ctl.data["requests"].extend(pool.map(lambda i: checkout(ctl.url, i),
+                                                 range(requests)))
+    return during_load
+
+
+RUNS = {"broken": RunSpec("broken", overrides={"during_load": traffic()}),
+        "fixed": RunSpec("fixed", overrides={"during_load": traffic()})}
+
+
+def request_lines(run):
+    """The program's log lines about requests (its start-up line left out)."""
+    return [line for line in run.logs() if line.strip() and "listening" not in line]
+
+
+def parse(line):
+    """(trace ids, order numbers) named by one line, JSON or plain text."""
+    if line.startswith("{"):
+        rec = json.loads(line)
+        return {rec.get("trace_id")} - {None}, {rec.get("order")} - {None}
+    return set(re.findall(r"\b[0-9a-f]{32}\b", line)), set(re.findall(r"order (\d+)", line))
+
+
+def attribution(run):
+    """For each log line: the request it can be tied to (by trace id, by order), or None."""
+    requests = run.data["requests"]
+    by_id = {r["id"]: r for r in requests if r["id"]}
+    by_order = {r["order"]: r for r in requests}
+    rows = []
+    for line in request_lines(run):
+        ids, orders = parse(line)
+        named_by_id = [by_id[t] for t in ids if t in by_id]
+        named_by_order = [by_order[o] for o in orders if o in by_order]
+        named = {r["i"] for r in named_by_id + named_by_order}
+        rows.append({"line": line,
+                     "by trace id": named_by_id[0]["i"] if len(named_by_id) == 1 else None,
+                     "by any id": named.pop() if len(named) == 1 else None})
+    return rows
+
+
+def is_failure_line(line):
+    return "payment failed" in line or "checkout failed" in line
+
+
+def shares(rows):
+    """% of request lines tied to exactly one request, and of the failure lines."""
+    failure = [r for r in rows if is_failure_line(r["line"])]
+    def pct(part, whole):
+        return 100 * len(part) / max(1, len(whole))
+    return {"by trace id": pct([r for r in rows if r["by trace id"] is not None], rows),
+            "by trace id or order": pct([r for r in rows if r["by any id"] is not None], rows),
+            "failure lines": pct([r for r in failure if r["by any id"] is not None], failure)}
+
+
+def timelines(rows):
+    """{request index: [(time, level, msg, record)]} from a JSON log."""
+    out = defaultdict(list)
+    for r in rows:
+        if r["by trace id"] is not None:
+            rec = json.loads(r["line"])
+            t = datetime.fromisoformat(rec["time"])
+            out[r["by trace id"]].append((t, rec["level"], rec["msg"], rec))
+    return {i: sorted(events, key=lambda e: e[0]) for i, events in out.items()}
+
+
+@claim("broken")
+def a_failure_in_the_broken_log_names_no_request(broken):
+    requests = broken.data["requests"]
+    rows = attribution(broken)
+    share = shares(rows)
+    statuses = Counter(r["status"] for r in requests)
+    return [expect.at_least(statuses[200] + statuses[402], len(requests),
+                            "checkouts answered 200 or 402"),
+            expect.at_least(len(rows), 5 * len(requests), "request log lines"),
+            expect.at_most(share["by trace id"], 0,
+                           "% of broken log lines that carry the caller's trace id"),
+            expect.at_most(share["by trace id or order"], 25,
+                           "% of broken log lines that name their request at all"),
+            expect.at_most(share["failure lines"], 0,
+                           "% of broken failure lines that name their request"),
+            expect.at_most(sum(1 for r in requests if r["returned_id"]), 0,
+                           "broken responses with an X-Trace-Id header")]
+
+
+@claim("fixed")
+def every_fixed_line_carries_its_requests_trace_id(broken, fixed):
+    requests = fixed.data["requests"]
+    rows = attribution(fixed)
+    fixed_share, broken_share = shares(rows), shares(attribution(broken))
+    evidence = [
+        expect.at_least(fixed_share["by trace id"], 100,
+                        "% of fixed log lines that carry their request's trace id"),
+        expect.at_least(fixed_share["failure lines"], 100,
+                        "% of fixed failure lines tied to their request"),
+        expect.at_least(fixed_share["by trace id"] - broken_share["by trace id or order"], 75,
+                        "percentage points gained over the broken log"),
+    ]
+    fixed_timelines = timelines(rows)
+    expected_lines = {r["i"]: 6 if r["declined"] else 5 for r in requests}
+    complete = [i for i, n in expected_lines.items() if len(fixed_timelines.get(i, [])) == n]
+    evidence.append(expect.at_least(
+        len(complete), len(requests),
+        "requests whose complete timeline (5 lines, 6 if declined) was rebuilt"))
+    valid = [r for r in requests if r["sent_id"]]
+    followed = [r for r in valid if r["returned_id"] == r["sent_id"]]
+    evidence.append(expect.at_least(
+        len(followed), len(valid),
+        f"callers with a valid traceparent whose trace id the service kept (of {len(valid)})"))
+    fresh = [r for r in requests if not r["sent_id"]]
+    fresh_ids = {r["returned_id"] for r in fresh
+                 if r["returned_id"] and re.fullmatch(r"[0-9a-f]{32}", r["returned_id"])}
+    evidence.append(expect.at_least(
+        len(fresh_ids), len(fresh),
+        f"callers without a valid traceparent that got a new, distinct id (of {len(fresh)})"))
+    statuses = Counter(r["status"] for r in requests)
+    evidence.append(expect.at_least(statuses[402], sum(r["declined"] for r in requests),
+                                    "declined checkouts answered 402"))
+    return evidence

@@ -1,0 +1,173 @@
+"""What lesson 09's runs must show, judged by its notebook, by the test that the fix
+matters and by the lab checker (see gopitfalls.claims).
+
+The traffic comes from a ``during_load`` hook: ``ops`` payments of each scenario, all at
+once, through a urllib3 client with a retry policy (5xx and 429, up to 3 times, honouring
+Retry-After). The run's data holds one row per logical operation (``run.data["ops"]``:
+op, scenario, final status, when it started, Retry-After, body) and one
+(op, scenario, time) per attempt, retries included (``run.data["attempts"]``). The server
+counts the requests it received per scenario (expvar requests_by_scenario)."""
+
+import json
+import math
+import threading
+import time
+from collections import defaultdict
+
+import urllib3
+from urllib3.util.retry import Retry
+
+import gopitfalls
+from gopitfalls import expectations as expect
+from gopitfalls.claims import RunSpec, claim
+
+TOKEN = gopitfalls.lesson("09-status-code-semantics").scenario().env["API_TOKEN"]
+
+
+def payment(account, amount=1250):
+    return json.dumps({"account": account, "amount_cents": amount, "currency": "EUR"})
+
+
+SCENARIOS = {  # name: (request body, send the token?)
+    "ok": (payment("acc-ok"), True),
+    "invalid_json": ('{"account":"acc-ok","amount_cents":', True),
+    "invalid_amount": (payment("acc-ok", -5), True),
+    "unauthenticated": (payment("acc-ok"), False),
+    "forbidden": (payment("acc-bob"), True),
+    "not_found": (payment("acc-nope"), True),
+    "conflict": (payment("acc-locked"), True),
+    "insufficient_funds": (payment("acc-poor"), True),
+    "rate_limited": (payment("acc-hot"), True),
+    "unavailable": (payment("acc-eu"), True),
+}
+OPS = 3  # logical operations per scenario
+
+
+def retry_policy(total=3, backoff_factor=0.05):
+    return Retry(total=total, backoff_factor=backoff_factor,
+                 status_forcelist=[429, 500, 502, 503, 504],
+                 allowed_methods=None,  # POST too
+                 respect_retry_after_header=True, raise_on_status=False)
+
+
+def run_payments(base_url, retry=None, ops=OPS):
+    """ops payments per scenario, all at once. Returns one row per logical operation and
+    one (op, scenario, time) per attempt, retries included."""
+    attempts = []
+
+    class RecordingPool(urllib3.HTTPConnectionPool):
+        def urlopen(self, method, url, body=None, headers=None, **kw):  # called again per retry
+            attempts.append((headers["X-Op"], headers["X-Scenario"], time.monotonic()))
+            return super().urlopen(method, url, body, headers, **kw)
+
+    host, port = base_url.removeprefix("http://").split(":")
+    pool = RecordingPool(host, int(port), maxsize=len(SCENARIOS) * ops, timeout=5.0,
+                         retries=retry or retry_policy())
+    rows = []
+
+    def operation(op, name):
+        body, with_token = SCENARIOS[name]
+        headers = {"Content-Type": "application/json", "X-Scenario": name, "X-Op": op}
+        if with_token:
+            headers["Authorization"] = "Bearer " + TOKEN
+        started = time.monotonic()
+        resp = pool.urlopen("POST", "/api/payments", body=body, headers=headers)
+        rows.append({"op": op, "scenario": name, "status": resp.status, "started": started,
+                     "retry_after": resp.headers.get("Retry-After"),
+                     "body": resp.data.decode(errors="replace").strip()})
+
+    threads = [threading.Thread(target=operation, args=(f"{name}-{i}", name))
+               for name in SCENARIOS for i in range(ops)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    pool.close()
+    return rows, attempts
+
+
+def payments(retry=None, ops=OPS):
+    """A during_load hook: :func:`run_payments`, its operations and attempts kept in
+    ``ctl.data["ops"]`` and ``ctl.data["attempts"]``."""
+    def during_load(ctl):
+        ctl.data["ops"], ctl.data["attempts"] = run_payments(ctl.url, retry, ops)
+    return during_load
+
+
+RUNS = {"broken": RunSpec("broken", overrides={"during_load": payments()}),
+        "fixed": RunSpec("fixed", overrides={"during_load": payments()})}
+
+TRUTH = {
+    "ok": "success", "invalid_json": "bad request", "invalid_amount": "bad request",
+    "unauthenticated": "authenticate", "forbidden": "forbidden", "not_found": "not found",
+    "conflict": "conflict", "insufficient_funds": "refused by a rule",
+    "rate_limited": "retry later", "unavailable": "retry later",
+}
+READING = {400: "bad request", 401: "authenticate", 403: "forbidden", 404: "not found",
+           409: "conflict", 422: "refused by a rule", 429: "retry later", 503: "retry later"}
+BAD_INPUT = ["invalid_json", "invalid_amount"]
+
+
+def reading(status):
+    """What the status line tells a client that knows nothing about this API."""
+    if 200 <= status < 300:
+        return "success"
+    return READING.get(status, "server fault" if status >= 500 else f"client error {status}")
+
+
+def misread(ops):
+    return [op for op in ops if reading(op["status"]) != TRUTH[op["scenario"]]]
+
+
+def per_operation(run, ops=OPS):
+    """Requests that reached the server per logical operation, by scenario (server's expvar)."""
+    return {name: run.final(f"expvar.requests_by_scenario.{name}") / ops for name in SCENARIOS}
+
+
+def status_counts(run):
+    """Responses by status code, from the server's expvar map (codes never seen left out)."""
+    counts = {code: run.final(f"expvar.responses_by_status.{code}")
+              for code in ("200", "400", "401", "403", "404", "409", "422", "429", "500", "503")}
+    return {code: int(n) for code, n in counts.items() if not math.isnan(n)}
+
+
+@claim("broken")
+def the_broken_status_lines_mislead_and_bad_input_is_retried(broken):
+    amp, ops = per_operation(broken), broken.data["ops"]
+    return [expect.at_least(len(ops), len(SCENARIOS) * OPS, "operations completed"),
+            expect.at_least(min(amp[s] for s in BAD_INPUT), 3, "broken: server requests per "
+                            "operation for invalid input (lower of the two kinds)"),
+            expect.at_least(len(misread(ops)), 1,
+                            f"broken: operations the client misread (of {len(ops)})")]
+
+
+@claim("fixed")
+def the_fix_is_read_right_and_retried_only_when_it_can_succeed(broken, fixed):
+    amp_b, amp_f = per_operation(broken), per_operation(fixed)
+    no_retry = [s for s in SCENARIOS if s not in ("rate_limited", "unavailable")]
+    evidence = [
+        expect.at_least(min(amp_b[s] for s in BAD_INPUT), 3,
+                        "broken: server requests per operation for invalid input"),
+        expect.at_most(max(amp_f[s] for s in no_retry), 1,
+                       "fixed: server requests per operation, highest of the non-retryable "
+                       "kinds"),
+        expect.at_least(min(amp_f[s] for s in no_retry), 1,
+                        "fixed: server requests per operation, lowest of the non-retryable "
+                        "kinds"),
+        expect.at_least(len(misread(broken.data["ops"])), 1, "broken: operations misread"),
+        expect.at_most(len(misread(fixed.data["ops"])), 0, "fixed: operations misread"),
+    ]
+    retryable = [op for op in fixed.data["ops"] if op["status"] in (429, 503)]
+    evidence.append(expect.at_least(
+        sum(op["retry_after"] is not None for op in retryable), len(retryable),
+        f"fixed: 429/503 answers carrying Retry-After (of {len(retryable)})"))
+    times = defaultdict(list)
+    for op, name, t in fixed.data["attempts"]:
+        if name in ("rate_limited", "unavailable"):
+            times[op].append(t)
+    gaps = [b - a for ts in times.values() for a, b in zip(sorted(ts), sorted(ts)[1:],
+                                                             strict=False)]
+    evidence.append(expect.at_least(min(gaps, default=float("nan")), 0.9,
+                                    "fixed: shortest pause in seconds between retries of a "
+                                    "429/503 (Retry-After: 1)"))
+    return evidence
