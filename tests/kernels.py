@@ -12,7 +12,6 @@ import uuid
 
 from jupyter_client.manager import KernelManager
 from jupyter_core.paths import jupyter_runtime_dir
-from nbclient import NotebookClient
 from traitlets import default
 
 
@@ -27,12 +26,3 @@ class IPCKernelManager(KernelManager):
         # folder while the client stays in ours; unique, so parallel kernels never meet.
         os.makedirs(jupyter_runtime_dir(), exist_ok=True)
         return os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}-ipc")
-
-
-def execute(nb, notebooks_dir, allow_errors: bool = False):
-    """Run every cell of ``nb`` in a fresh IPC kernel started in ``notebooks_dir``; without
-    ``allow_errors`` the first failing cell raises CellExecutionError."""
-    NotebookClient(nb, timeout=300, kernel_name="python3", kernel_manager_class=IPCKernelManager,
-                   allow_errors=allow_errors,
-                   resources={"metadata": {"path": str(notebooks_dir)}}).execute()
-    return nb
