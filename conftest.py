@@ -3,7 +3,7 @@
 - nbval's notebook kernels use IPC sockets (see tests/kernels.py for why) and run the
   lessons on the local backend unless GOPITFALLS_BACKEND says otherwise: nbval executes each
   notebook once, where Binder, Colab and JupyterHub learners run it (README, "What CI
-  proves"); tests/test_fix_matters.py executes it again on docker.
+  proves"); tests/test_fix_matters.py runs its claims again on docker.
 - Each notebook's time (all its cells, kernel start included) is summed and printed at the
   end, slowest first; with GOPITFALLS_TIMINGS=FILE also written there as JSON (.ci/run).
 """
