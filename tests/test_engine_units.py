@@ -241,3 +241,9 @@ def test_lesson_02_budget_mirrors_the_fixed_program():
     lsn = lesson("02")
     assert "const budget = time.Second" in lsn.source("fixed")
     assert lsn.claims.BUDGET_MS == 1000
+
+
+def test_holds_states_a_yes_no_observation():
+    assert expect.holds(True, "the answer was 431") == "✔ the answer was 431"
+    with pytest.raises(expect.ExpectationFailed, match="the answer was 431"):
+        expect.holds(False, "the answer was 431")

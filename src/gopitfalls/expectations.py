@@ -123,6 +123,12 @@ def at_least(value: float, limit: float, what: str) -> str:
                   f"{what} was {value:g} (at least {limit:g} expected)")
 
 
+def holds(condition: bool, what: str) -> str:
+    """A yes/no observation on a run (an answer's status and body, say): ``what`` says what
+    was seen and what was expected."""
+    return _check(bool(condition), what)
+
+
 def ratio_at_least(numerator: float, denominator: float, ratio: float, what: str) -> str:
     """numerator / denominator ≥ ratio (a zero denominator counts as 1, to stay finite)."""
     r = numerator / max(denominator, 1e-9 if denominator > 0 else 1)
