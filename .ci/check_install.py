@@ -44,11 +44,9 @@ def check(ok: bool, what: str) -> None:
 
 
 def notebook_imports(notebook: Path) -> list[str]:
-    cells = json.loads(notebook.read_text())["cells"]
-    code = "\n".join("\n".join(ln for ln in "".join(c["source"]).splitlines()
-                               if not ln.lstrip().startswith(("%", "!")))
-                     for c in cells if c["cell_type"] == "code")
-    return [ast.unparse(node) for node in ast.walk(ast.parse(code))
+    from gopitfalls.course import notebook_code
+
+    return [ast.unparse(node) for node in ast.walk(ast.parse(notebook_code(notebook)))
             if isinstance(node, ast.Import | ast.ImportFrom)]
 
 

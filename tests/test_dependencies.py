@@ -8,13 +8,14 @@ installs the wheel with its declared dependencies alone and imports every module
 """
 
 import ast
-import json
 import re
 import sys
 import tomllib
 from importlib import metadata
 
 import pytest
+
+from gopitfalls.course import notebook_code
 
 from .conftest import ROOT
 
@@ -43,14 +44,8 @@ def _python_sources(*roots: str) -> dict[str, str]:
 
 
 def _notebook_sources() -> dict[str, str]:
-    out = {}
-    for nb in sorted(ROOT.glob("notebooks/*.ipynb")):
-        cells = json.loads(nb.read_text())["cells"]
-        code = ["\n".join(line for line in "".join(c["source"]).splitlines()
-                          if not line.lstrip().startswith(("%", "!")))  # magics, shell
-                for c in cells if c["cell_type"] == "code"]
-        out[str(nb.relative_to(ROOT))] = "\n".join(code)
-    return out
+    return {str(nb.relative_to(ROOT)): notebook_code(nb)
+            for nb in sorted(ROOT.glob("notebooks/*.ipynb"))}
 
 
 def imported_modules(source: str) -> set[str]:

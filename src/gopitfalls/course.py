@@ -317,6 +317,14 @@ def _claims_module(path: str, mtime_ns: int):
     return module
 
 
+def notebook_code(path: Path) -> str:
+    """The Python of a notebook's code cells, without IPython magics and shell lines."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    return "\n".join("\n".join(line for line in "".join(c["source"]).splitlines()
+                               if not line.lstrip().startswith(("%", "!")))
+                     for c in cells if c["cell_type"] == "code")
+
+
 def load_catalog(root: Path | None = None) -> dict[str, Lesson]:
     """Read every ``go-samples/NN-slug/lesson.toml``: each lesson's metadata lives next to
     its programs, so adding a lesson never touches the engine."""
