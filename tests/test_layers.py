@@ -21,6 +21,8 @@ LAYERS = {
     "": 2,
     "telemetry": 3,  # reading the probe's reports
     "network": 3,  # loopback ports: below everything that starts a program
+    "goreports": 3,  # the Go runtime's race and crash reports, parsed
+    "gotest": 3,  # go test, its results as data
     "backends": 4,
     "backends.guard": 4,
     "backends.local": 4,
@@ -29,6 +31,7 @@ LAYERS = {
     "guardian": 4,
     "services": 5,
     "load": 6,
+    "traffic": 6,  # requests a lesson makes itself (Python, loopback)
     "experiment": 7,
     "plots": 8,
     "widgets": 8,

@@ -1,8 +1,8 @@
 """gopitfalls: Go web-service pitfalls, made to happen and measured.
 
 The engine, layer by layer (lower layers never import higher ones; tests/test_layers.py
-checks it): toolchain, build, telemetry and network, backends (+ registry), services, load,
-experiment, plots (+ widgets, codeview), expectations, course, cli.
+checks it): toolchain, build, telemetry, network, goreports and gotest, backends (+ registry),
+services, load and traffic, experiment, plots (+ widgets, codeview), expectations, course, cli.
 
 Importing the package is cheap: each name below is imported from its layer on first use,
 so the guardian process and ``gopitfalls --help`` do not load the whole engine, and the

@@ -21,7 +21,9 @@ from .backends import Limits
 from .claims import Judgement, RunSpec, judge
 from .codeview import code_html, diff_html
 from .experiment import Progress, Run, run
+from .gotest import TestReport, go_test
 from .load import Load
+from .plots import LivePlot, compare, in_notebook
 from .services import Upstream
 
 VARIANTS = ("broken", "fixed")
@@ -143,6 +145,7 @@ class Scenario:
     baseline_s: float = 0.5
     cooldown_s: float = 1.0
     description: str = ""
+    metrics: tuple[str, ...] = ()  # what its live plot shows, if not the lesson's
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class Lesson:
     scenarios: dict[str, Scenario] = field(default_factory=dict)
     # Programs besides the variants (lesson.toml's [programs]): name -> folder in the lesson.
     programs: dict[str, str] = field(default_factory=dict)
+    # What its runs' live plots and comparisons show (lesson.toml's ``metrics``).
+    metrics: tuple[str, ...] = ()
 
     @property
     def number(self) -> str:
@@ -202,18 +207,25 @@ class Lesson:
             raise ValueError(f"{self.slug} has no claims.py next to its programs")
         return judge(self.claims, stage, runs, all_claims=False).raise_if_failed()
 
+    def metrics_of(self, scenario: str = "default") -> list[str]:
+        """The metrics a run of this scenario plots: its own, or the lesson's."""
+        return list(self.scenario(scenario).metrics or self.metrics)
+
     def run(self, name: str, scenario: str | None = None, *, program: Path | None = None,
-            backend: str | None = None, progress: Progress | None = None, **overrides) -> Run:
+            backend: str | None = None, progress: Progress | str | None = "live",
+            **overrides) -> Run:
         """Run a named run of the lesson's claims (``"broken_big"``), or a variant under a
         scenario (default: "default"). ``program`` runs another folder in the variant's
         place: a learner's program, or the broken one for the test that the fix matters.
         Overrides: ``rate=``, ``duration_s=``, ``timeout_s=``, ``concurrency=`` (load),
         ``memory_mb=``, ``nofile=`` (limits), or any :func:`~gopitfalls.experiment.run`
-        argument."""
+        argument. In a notebook, a live plot of the scenario's metrics shows the run as it
+        happens (``progress="live"``); ``progress=None`` turns it off."""
         spec = self.runs.get(name) if scenario is None else None
         if spec is not None:
-            variant, scenario, overrides = spec.variant, spec.scenario, {**spec.overrides,
-                                                                         **overrides}
+            env = {**spec.overrides.get("env", {}), **overrides.get("env", {})}
+            variant, scenario = spec.variant, spec.scenario
+            overrides = {**spec.overrides, **overrides, **({"env": env} if env else {})}
         else:
             variant, scenario = name, scenario or "default"
         sc = self.scenario(scenario)
@@ -229,8 +241,23 @@ class Lesson:
         if "env" in overrides:  # added to the scenario's environment, not replacing it
             kwargs["env"].update(overrides.pop("env"))
         kwargs.update(overrides)
+        if progress == "live":
+            metrics = self.metrics_of(scenario)
+            progress = LivePlot(metrics, f"{name}: live") if metrics and in_notebook() else None
         return run(program or self.program_dir(variant), label=f"{self.slug}/{variant}",
                    backend=backend, progress=progress, **kwargs)
+
+    def compare(self, broken: Run, fixed: Run, metrics: list[str] | None = None,
+                title: str | None = None):
+        """Broken and fixed on the same axes, aligned on the start of load (default: the
+        lesson's metrics)."""
+        return compare(broken, fixed, metrics or list(self.metrics),
+                       title or f"{self.title}: broken vs fixed")
+
+    def go_test(self, program: str, run: str | None = None, **options) -> TestReport:
+        """Run the Go tests of one of the lesson's programs (``run`` selects tests, as
+        ``go test -run``); options: ``count``, ``parallel``, ``race``, ``tags``."""
+        return go_test(self.program_dir(program), run, **options)
 
     # ---- showing the code
     def source(self, variant: str, file: str = "main.go") -> str:
@@ -301,6 +328,7 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
             baseline_s=float(data.get("baseline_s", 0.5)),
             cooldown_s=float(data.get("cooldown_s", 1.0)),
             description=data.get("description", ""),
+            metrics=tuple(data.get("metrics", ())),
         )
     except TypeError as exc:  # an unknown key: name the file and the scenario
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
@@ -343,6 +371,7 @@ def _catalog(root: Path) -> dict[str, Lesson]:
             scenarios={name: _scenario(name, sc, path)
                        for name, sc in data.get("scenarios", {}).items()},
             programs={name: str(folder) for name, folder in data.get("programs", {}).items()},
+            metrics=tuple(data.get("metrics", ())),
         )
     if not lessons:
         raise CourseNotFound(f"{root} has go-samples/ but no lesson in it "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .backends import Backend, Exit, KilledBy, Limits, Process, get_backend
 from .build import Binary, build
+from .goreports import GoReport, crash_report, race_reports
 from .load import Load, LoadRun
 from .network import free_port, wait_for_port
 from .services import Upstream, UpstreamServer
@@ -76,11 +78,38 @@ class Run:
         vs = self.values(name, source)
         return vs[-1] if vs else float("nan")
 
+    def value_at(self, name: str, t: float, source: str = "program") -> float:
+        """The metric's value at time ``t``: the last sample at or before it (the first
+        sample when ``t`` comes before all of them)."""
+        ts, vs = self.series(name, source)
+        if not vs:
+            return float("nan")
+        before = [v for ts_, v in zip(ts, vs, strict=True) if ts_ <= t]
+        return before[-1] if before else vs[0]
+
     def event_time(self, label: str) -> float | None:
         return next((t for t, name in self.events if name == label), None)
 
     def logs(self, stream: str = "stderr") -> list[str]:
         return [line for _, line in (self.stderr if stream == "stderr" else self.stdout)]
+
+    def grep(self, pattern: str | re.Pattern, stream: str = "stderr") -> list[str]:
+        """The program's log lines containing ``pattern`` (a string, or a compiled regular
+        expression to search for)."""
+        if isinstance(pattern, re.Pattern):
+            return [line for line in self.logs(stream) if pattern.search(line)]
+        return [line for line in self.logs(stream) if pattern in line]
+
+    def count(self, pattern: str | re.Pattern, stream: str = "stderr") -> int:
+        return len(self.grep(pattern, stream))
+
+    def race_reports(self) -> list[GoReport]:
+        """The race detector's reports (a program built with ``race=True``)."""
+        return race_reports(self.logs())
+
+    def crash(self) -> GoReport | None:
+        """The Go runtime's ``fatal error:`` or ``panic:`` report, with its stacks."""
+        return crash_report(self.logs())
 
     @property
     def killed(self) -> bool:

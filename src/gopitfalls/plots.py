@@ -46,6 +46,16 @@ def metric_label(metric: str) -> tuple[str, float]:
     return label, scale
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (where a live plot can be shown)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
 def _style(ax) -> None:
     ax.grid(True, alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
@@ -132,6 +142,55 @@ def bars(values: dict[str, dict[str, float]], ylabel: str, title: str = ""):
         ax.set_title(title)
     _style(ax)
     fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def figure(draw, panels: dict, *, title: str = "", xlabel: str = "", ylabel: str = "",
+           one_axis: bool = False, size: tuple[float, float] | None = None,
+           legend: dict[str, str] | None = None, logy: bool = False, sharey: bool = True,
+           stacked: bool = False):
+    """A lesson-specific figure in the course's style.
+
+    ``draw(ax, name, data, color)`` draws one entry of ``panels`` ({name: data}, e.g.
+    {"broken": ..., "fixed": ...}); ``color`` is the course colour of that name (red for
+    broken, green for fixed) or None. Each entry gets a panel of its own, titled with its
+    name, unless ``one_axis`` puts them all on one set of axes (with a legend of what was
+    labelled). ``legend`` ({label: colour}) adds a legend below the panels for colours
+    that ``draw`` used to encode something else. ``stacked`` puts the panels one above
+    the other (for wide timelines); ``sharey=False`` gives each panel its own scale."""
+    n = 1 if one_axis else len(panels)
+    if size is None:
+        size = (8.5, 3.6) if one_axis else (10, 2.4 * n + 0.6) if stacked else (
+            min(5.2 * n + 1.4, 15), 3.8)
+    fig, grid = plt.subplots(n if stacked else 1, 1 if stacked else n, figsize=size,
+                             squeeze=False, sharex=True, sharey=sharey)
+    axes = list(grid[:, 0] if stacked else grid[0])
+    for i, (name, data) in enumerate(panels.items()):
+        ax = axes[0 if one_axis else i]
+        draw(ax, name, data, COLORS.get(name))
+        if not one_axis and not ax.get_title():
+            ax.set_title(name)
+    for ax in axes:
+        _style(ax)
+        if logy:
+            ax.set_yscale("log")
+    if one_axis and axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(frameon=False)
+    for ax in axes[-1:] if stacked else axes:
+        ax.set_xlabel(xlabel)
+    for ax in axes if stacked or not sharey else axes[:1]:
+        ax.set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title)
+    bottom = 0.0
+    if legend:
+        from matplotlib.patches import Patch
+
+        fig.legend(handles=[Patch(color=c, label=label) for label, c in legend.items()],
+                   loc="lower center", ncol=min(len(legend), 4), frameon=False, fontsize=8)
+        bottom = 0.06 * ((len(legend) + 3) // 4)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     plt.close(fig)
     return fig
 
