@@ -41,7 +41,8 @@ def test_follows_the_lesson_template(slug):
     assert "predict(" in code, "a prediction comes before the run"
     assert re.search(r"expect\.\w+\(|\bassert\b|lesson\.check\(", code), \
         "assertion cells on measured behaviour"
-    assert "knobs(" in code or "ipywidgets" in code, "something to try: knobs or widgets"
+    assert "knobs(" in code, "something to try: the knobs widget"
+    assert "compare(" in code, "the broken and fixed runs compared in one figure"
     fix = _section(cells, "The fix, in three steps")
     shown = [c for c in fix if c.cell_type == "code" and re.search(r"\.(diff|show_source)\(",
                                                                     c.source)]
@@ -61,3 +62,33 @@ def _section(cells, title):
         if inside:
             out.append(cell)
     return out
+
+
+def _code(slug) -> str:
+    return "\n".join(c.source for c in _notebook(slug).cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("slug", sorted(lessons()))
+def test_uses_the_engine_not_its_own_plumbing(slug):
+    """Traffic, go test, widgets and figures come from the engine (issue 8): a notebook that
+    imports these is rewriting what another lesson has already written."""
+    imports = set(re.findall(r"^\s*(?:import|from) ([\w.]+)", _code(slug), re.M))
+    banned = imports & {"ipywidgets", "subprocess", "urllib", "urllib.request", "http.client",
+                        "concurrent.futures", "threading"}
+    assert not banned, f"{slug} imports {sorted(banned)}: use gopitfalls.widgets.knobs, " \
+                       "lesson.go_test, gopitfalls.traffic"
+
+
+def test_no_helper_is_defined_in_two_notebooks():
+    where = {}
+    for slug in sorted(lessons()):
+        for name in set(re.findall(r"^\s*def (\w+)", _code(slug), re.M)):
+            where.setdefault(name, []).append(slug)
+    twice = {name: slugs for name, slugs in where.items() if len(slugs) > 1}
+    assert not twice, f"defined in several notebooks (move it into the engine): {twice}"
+
+
+@pytest.mark.parametrize("slug", sorted(lessons()))
+def test_every_lesson_names_what_its_live_plot_shows(slug):
+    lsn = lessons()[slug]
+    assert lsn.metrics, f"go-samples/{slug}/lesson.toml: no metrics = [...] for its live plot"

@@ -205,7 +205,9 @@ class Lesson:
         if one fails. (The test that the fix matters and the lab checker judge them all.)"""
         if self.claims is None:
             raise ValueError(f"{self.slug} has no claims.py next to its programs")
-        return judge(self.claims, stage, runs, all_claims=False).raise_if_failed()
+        judgement = judge(self.claims, stage, runs, all_claims=False)
+        _record_judged(self.slug, judgement)
+        return judgement.raise_if_failed()
 
     def metrics_of(self, scenario: str = "default") -> list[str]:
         """The metrics a run of this scenario plots: its own, or the lesson's."""
@@ -332,6 +334,16 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
         )
     except TypeError as exc:  # an unknown key: name the file and the scenario
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
+
+
+def _record_judged(slug: str, judgement: Judgement) -> None:
+    """Append the judged claims' names to $GOPITFALLS_JUDGED_LOG, when the test run that
+    executes the notebooks sets it: it checks that each notebook judges all its claims."""
+    path = os.environ.get("GOPITFALLS_JUDGED_LOG")
+    if path:
+        with open(path, "a") as log:
+            for verdict in judgement.verdicts:
+                log.write(json.dumps({"lesson": slug, "claim": verdict.claim}) + "\n")
 
 
 @functools.lru_cache(maxsize=32)
