@@ -32,6 +32,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var reloads = expvar.NewInt("config_reloads")
@@ -220,6 +222,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "catalog: invalid configuration:", err)
 		os.Exit(2)
 	}
-	log.Printf("catalog listening on %s", cfg.Addr)
-	log.Fatal(http.ListenAndServe(cfg.Addr, newServer(cfg).routes()))
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(cfg.Addr, newServer(cfg).routes()); err != nil {
+		log.Fatal(err)
+	}
 }

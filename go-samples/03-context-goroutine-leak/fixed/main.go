@@ -17,8 +17,9 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"os"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var (
@@ -83,11 +84,8 @@ func report(w http.ResponseWriter, r *http.Request) {
 func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /report", report)
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), mux); err != nil {
+		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 2 * time.Second}
-	log.Printf("listening on %s", addr)
-	log.Fatal(srv.ListenAndServe())
 }

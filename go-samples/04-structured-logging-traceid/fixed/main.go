@@ -27,6 +27,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var (
@@ -168,13 +170,10 @@ func routes() http.Handler {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-	}
 	slog.SetDefault(newLogger(os.Stderr))
-	slog.Info("listening", "addr", addr)
-	err := http.ListenAndServe(addr, routes())
-	slog.Error("server stopped", "err", err)
-	os.Exit(1)
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), routes()); err != nil {
+		slog.Error("server stopped", "err", err)
+		os.Exit(1)
+	}
 }

@@ -21,6 +21,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var viewsReceived = expvar.NewInt("views_received")
@@ -88,10 +90,9 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /view", handleView)
 	mux.HandleFunc("GET /stats", handleStats)
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	log.Printf("per-page counts: %v", trackPages)
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), recoverPanics(mux)); err != nil {
+		log.Fatal(err)
 	}
-	log.Printf("listening on %s (per-page counts: %v)", addr, trackPages)
-	log.Fatal(http.ListenAndServe(addr, recoverPanics(mux)))
 }

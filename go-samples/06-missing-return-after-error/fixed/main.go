@@ -20,10 +20,11 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"text/template"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var ordersCreated = expvar.NewInt("orders_created")
@@ -185,10 +186,8 @@ func routes(s *store) *http.ServeMux {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), routes(&store{orders: map[string]*order{}})); err != nil {
+		log.Fatal(err)
 	}
-	log.Printf("listening on %s", addr)
-	log.Fatal(http.ListenAndServe(addr, routes(&store{orders: map[string]*order{}})))
 }

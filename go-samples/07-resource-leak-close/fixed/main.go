@@ -28,6 +28,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var (
@@ -134,10 +136,9 @@ func main() {
 	if snapshotFile == "" {
 		snapshotFile = filepath.Join(os.TempDir(), "artifact-snapshot.json")
 	}
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	log.Printf("artifact %s", artifact)
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), routes(artifact, snapshotFile)); err != nil {
+		log.Fatal(err)
 	}
-	log.Printf("listening on %s, artifact %s", addr, artifact)
-	log.Fatal(http.ListenAndServe(addr, routes(artifact, snapshotFile)))
 }

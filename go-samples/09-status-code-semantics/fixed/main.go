@@ -11,13 +11,13 @@ import (
 	"expvar"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 // Counters for the course notebook. X-Scenario is a label the load generator
@@ -227,10 +227,6 @@ func newHandler(token string, retryAfter int) http.Handler {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-	}
 	token := os.Getenv("API_TOKEN")
 	if token == "" {
 		log.Fatal("API_TOKEN must be set")
@@ -239,11 +235,8 @@ func main() {
 	if err != nil || retryAfter < 0 {
 		retryAfter = 1
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), newHandler(token, retryAfter)); err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("listening on %s", ln.Addr())
-	srv := &http.Server{Handler: newHandler(token, retryAfter), ReadHeaderTimeout: 5 * time.Second}
-	log.Fatal(srv.Serve(ln))
 }

@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var itemsImported = expvar.NewInt("items_imported")
@@ -145,11 +147,8 @@ func newMux(upstream string) *http.ServeMux {
 
 func main() {
 	mux := newMux(os.Getenv("UPSTREAM_URL"))
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), mux); err != nil {
+		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 2 * time.Second}
-	log.Printf("listening on %s", addr)
-	log.Fatal(srv.ListenAndServe())
 }

@@ -11,12 +11,13 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var (
@@ -107,19 +108,13 @@ func envInt(name string, def int) int {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-	}
 	p := &pricing{
 		replicas:   envInt("REPLICAS", 3),
 		maxLatency: time.Duration(envInt("MAX_LATENCY_MS", 20)) * time.Millisecond,
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	log.Printf("replicas=%d, max latency %v", p.replicas, p.maxLatency)
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), newHandler(p)); err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("listening on %s (replicas=%d, max latency %v)", ln.Addr(), p.replicas, p.maxLatency)
-	srv := &http.Server{Handler: newHandler(p), ReadHeaderTimeout: 5 * time.Second}
-	log.Fatal(srv.Serve(ln))
 }

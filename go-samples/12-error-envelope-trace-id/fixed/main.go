@@ -15,12 +15,12 @@ import (
 	"expvar"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var (
@@ -261,18 +261,10 @@ func newHandler() http.Handler {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-	}
 	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(os.Stderr, nil)}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		slog.Error("listen", "error", err)
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), newHandler()); err != nil {
+		slog.Error("serve", "error", err)
 		os.Exit(1)
 	}
-	slog.Info("listening on " + ln.Addr().String())
-	srv := &http.Server{Handler: newHandler(), ReadHeaderTimeout: 5 * time.Second}
-	slog.Error("serve", "error", srv.Serve(ln))
-	os.Exit(1)
 }
