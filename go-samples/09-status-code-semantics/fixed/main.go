@@ -178,18 +178,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeError answers with statusOf(err), Retry-After where a retry can succeed,
-// and no internal detail on a 500.
+// writeError answers with statusOf(err) and Retry-After where a retry can succeed.
+// A 4xx message describes the caller's own request; a 5xx message says only what
+// the caller may do, and the error itself (which names internal parts, such as
+// the ledger shard) goes to the server's log, where the on-call engineer needs it.
 func writeError(w http.ResponseWriter, err error, retryAfter int) {
 	status := statusOf(err)
 	msg := err.Error()
 	switch status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		msg = "temporarily unavailable; retry after Retry-After seconds"
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="payments"`)
 	case http.StatusInternalServerError:
 		msg = "internal error"
+	}
+	if status >= 500 {
+		log.Printf("payments: answered %d: %v", status, err)
 	}
 	writeJSON(w, status, apiResult{Code: status, Message: msg})
 }

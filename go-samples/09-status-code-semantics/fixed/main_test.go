@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -76,5 +79,27 @@ func TestMethodAndRoute(t *testing.T) {
 	newHandler(testToken, 1).ServeHTTP(rec, httptest.NewRequest("GET", "/api/payments", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /api/payments: %d, want 405", rec.Code)
+	}
+}
+
+// A 5xx tells the caller what to do and nothing about the inside (the shard
+// that is down); the server's log keeps the whole error for the on-call engineer.
+func TestServerErrorsStayInTheLog(t *testing.T) {
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	defer log.SetOutput(os.Stderr)
+	req := httptest.NewRequest("POST", "/api/payments",
+		strings.NewReader(`{"account":"acc-eu","amount_cents":100,"currency":"EUR"}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rec := httptest.NewRecorder()
+	newHandler(testToken, 2).ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", rec.Code)
+	}
+	if body := rec.Body.String(); strings.Contains(body, "ledger") || strings.Contains(body, "eu-1") {
+		t.Errorf("the 503 body names internal parts: %s", body)
+	}
+	if !strings.Contains(logged.String(), "ledger eu-1: ledger shard unavailable") {
+		t.Errorf("the log lacks the error: %q", logged.String())
 	}
 }
