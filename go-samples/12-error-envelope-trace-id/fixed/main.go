@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"expvar"
@@ -18,9 +16,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 
 	"gopitfalls/samples/internal/serve"
+
+	"gopitfalls/samples/internal/traceparent"
 )
 
 var (
@@ -147,9 +146,9 @@ func toProblem(err error) problem {
 	}
 	switch {
 	case errors.Is(err, errNotFound):
-		return problem{Type: problemBase + "not-found", Title: "Order not found", Status: http.StatusNotFound, Detail: err.Error()}
+		return problem{Type: problemBase + "not-found", Title: "Order not found", Status: http.StatusNotFound, Detail: "no order has this id"}
 	case errors.Is(err, errOutOfStock):
-		return problem{Type: problemBase + "out-of-stock", Title: "Not enough stock", Status: http.StatusConflict, Detail: err.Error()}
+		return problem{Type: problemBase + "out-of-stock", Title: "Not enough stock", Status: http.StatusConflict, Detail: "not enough stock for this quantity"}
 	case errors.Is(err, errShardDown):
 		return problem{Type: problemBase + "unavailable", Title: "Temporarily unavailable", Status: http.StatusServiceUnavailable, Detail: "storage is unavailable, retry later"}
 	}
@@ -218,16 +217,9 @@ func traceIDFrom(ctx context.Context) string {
 // or a new random one. The id goes into the context and the Trace-Id header.
 func withTrace(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := ""
-		if parts := strings.Split(r.Header.Get("Traceparent"), "-"); len(parts) == 4 && len(parts[1]) == 32 {
-			if _, err := hex.DecodeString(parts[1]); err == nil && parts[1] != strings.Repeat("0", 32) {
-				id = strings.ToLower(parts[1])
-			}
-		}
-		if id == "" {
-			var b [16]byte
-			rand.Read(b[:]) // never fails since Go 1.24
-			id = hex.EncodeToString(b[:])
+		id, ok := traceparent.TraceID(r.Header.Get("Traceparent"))
+		if !ok { // no header, or not a valid one: a new trace starts here
+			id = traceparent.NewTraceID()
 		}
 		w.Header().Set("Trace-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), traceKey{}, id)))

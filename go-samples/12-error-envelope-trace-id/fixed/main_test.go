@@ -101,6 +101,14 @@ func TestErrorsUnderLoad(t *testing.T) {
 		if int(s.body["status"].(float64)) != s.status {
 			t.Fatalf("body status %v, response %d", s.body["status"], s.status)
 		}
+		// The detail is for the client: the layers' own wording ("place order:
+		// reserve 5 of sku-rare (have 2): ...") stays in the log line that the
+		// trace id finds.
+		for _, internal := range []string{"get order", "place order", "reserve", "shard"} {
+			if d, _ := s.body["detail"].(string); strings.Contains(d, internal) {
+				t.Fatalf("status %d: the detail carries internal text: %q", s.status, d)
+			}
+		}
 		if n := perTrace[s.traceHeader]; n != 1 {
 			t.Fatalf("trace %s: %d log lines, want exactly 1", s.traceHeader, n)
 		}
