@@ -15,8 +15,6 @@ package main
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"expvar"
 	"fmt"
@@ -29,6 +27,8 @@ import (
 	"time"
 
 	"gopitfalls/samples/internal/serve"
+
+	"gopitfalls/samples/internal/traceparent"
 )
 
 var (
@@ -115,47 +115,14 @@ func checkout(w http.ResponseWriter, r *http.Request) {
 // package can read, overwrite or collide with it.
 type traceKey struct{}
 
-// parseTraceparent returns the trace id of a W3C traceparent header
-// (version-traceid-parentid-flags, lowercase hex, e.g.
-// 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01), or false if it is invalid.
-func parseTraceparent(h string) (string, bool) {
-	// Version 00 is exactly 55 characters; a later version may append "-" and more fields.
-	if len(h) < 55 || (len(h) > 55 && (h[:2] == "00" || h[55] != '-')) {
-		return "", false
-	}
-	if h[2] != '-' || h[35] != '-' || h[52] != '-' {
-		return "", false
-	}
-	version, traceID, parentID, flags := h[0:2], h[3:35], h[36:52], h[53:55]
-	if !isLowerHex(version) || version == "ff" || !isLowerHex(flags) ||
-		!isLowerHex(traceID) || traceID == "00000000000000000000000000000000" ||
-		!isLowerHex(parentID) || parentID == "0000000000000000" {
-		return "", false
-	}
-	return traceID, true
-}
-
-func isLowerHex(s string) bool {
-	for _, c := range []byte(s) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func newTraceID() string {
-	var b [16]byte
-	crand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // withTrace gives every request a trace id: the caller's, or a new one.
 func withTrace(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		traceID, ok := parseTraceparent(r.Header.Get("traceparent"))
+		// Only a valid W3C traceparent (lowercase hex, a known version, non-zero ids)
+		// is trusted: internal/traceparent checks it.
+		traceID, ok := traceparent.TraceID(r.Header.Get("traceparent"))
 		if !ok {
-			traceID = newTraceID()
+			traceID = traceparent.NewTraceID()
 		}
 		w.Header().Set("X-Trace-Id", traceID)
 		ctx := context.WithValue(r.Context(), traceKey{}, traceID)
