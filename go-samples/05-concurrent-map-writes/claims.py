@@ -25,36 +25,21 @@ def fatal_errors(run):
     return [m.group(0) for m in FATAL.finditer(run.exit.detail or "")] if run.exit else []
 
 
-def recovered(run):
-    """The lines the panic-recovering middleware logged."""
-    return [line for line in run.logs() if "recovered from panic" in line]
-
-
 def seconds_until_death(run):
     """Seconds from the start of the load until the process was seen dead."""
     died_at = next(t for t, name in run.events if name.startswith("exit"))
     return died_at - run.event_time("load start")
 
 
-def lost(run):
-    """Views received minus views counted, from the last probe sample (after the load)."""
-    return run.final("expvar.views_received") - run.final("expvar.total_views")
+def lost(run, t=float("inf")):
+    """Views received minus views counted, at time ``t`` of the run (default: the last probe
+    sample, after the load)."""
+    return run.value_at("expvar.views_received", t) - run.value_at("expvar.total_views", t)
 
 
-def race_reports(run):
-    """The race detector's reports in the log, each from "WARNING: DATA RACE" to its
-    closing line of "="."""
-    reports, current = [], None
-    for line in run.logs():
-        if line.startswith("WARNING: DATA RACE"):
-            current = [line]
-            reports.append(current)
-        elif current is not None:
-            if line.startswith("=================="):
-                current = None
-            else:
-                current.append(line)
-    return reports
+def naming(reports, func="main.handleView"):
+    """The race reports with a frame in ``func``."""
+    return [r for r in reports if any(f.func == func for f in r.frames())]
 
 
 @claim("broken")
@@ -66,7 +51,7 @@ def concurrent_map_writes_kill_the_process_past_recover(broken):
                             f"({fatal[0] if fatal else broken.exit.detail!r})"),
             expect.at_most(seconds_until_death(broken), broken.params["load"]["duration_s"],
                            "seconds of load before the process died"),
-            expect.at_most(len(recovered(broken)), 0,
+            expect.at_most(broken.count("recovered from panic"), 0,
                            "'recovered from panic' lines logged by the middleware")]
 
 
@@ -78,11 +63,11 @@ def a_plain_int_loses_counts_in_silence(counters):
 
 @claim("broken")
 def the_race_detector_names_the_handler(raced):
-    reports = race_reports(raced)
-    named = sum(any("main.handleView" in line for line in r) for r in reports)
+    reports = raced.race_reports()
     return [expect.at_least(len(reports), 1,
                             "broken: 'WARNING: DATA RACE' reports in the -race run"),
-            expect.at_least(named, 1, "broken: race reports that name main.handleView")]
+            expect.at_least(len(naming(reports)), 1,
+                            "broken: race reports that name main.handleView")]
 
 
 @claim("fixed")
@@ -103,7 +88,7 @@ def the_atomic_counter_counts_every_view(fixed_counters):
 
 @claim("fixed")
 def the_race_detector_finds_nothing_in_the_fix(fixed_raced):
-    return [expect.at_most(len(race_reports(fixed_raced)), 0, "fixed -race: data race reports"),
+    return [expect.at_most(len(fixed_raced.race_reports()), 0, "fixed -race: data race reports"),
             expect.at_most(lost(fixed_raced), 0,
                            f"fixed -race: views lost "
                            f"(of {fixed_raced.final('expvar.views_received'):g})")]

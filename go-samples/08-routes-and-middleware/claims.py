@@ -7,47 +7,33 @@ without and with the bearer token. Its rows are the run's data (``run.data["rows
 fixed service runs with ``ADMIN_ADDR`` on a second loopback port; its hook also asks that
 port for the profiler (``run.data["admin_answers"]``)."""
 
-import json
-import urllib.error
-import urllib.request
+from collections.abc import Mapping
 
 import gopitfalls
 from gopitfalls import expectations as expect
+from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 from gopitfalls.network import free_port
 
 TOKEN = gopitfalls.lesson("08-routes-and-middleware").scenario().env["API_TOKEN"]
 UNDECLARED = ["/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/vars"]
 CREDS = ["no token", "token"]
-# The fixed service's admin listener (ADMIN_ADDR), a loopback port chosen once.
-ADMIN_URL = f"http://127.0.0.1:{free_port()}"
-
-
-def fetch(method, url, token=None):
-    """One request: (status, body). urllib raises HTTPError for >= 400; that is an answer too."""
-    req = urllib.request.Request(url, method=method)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
 
 
 def audit(base_url, token=TOKEN):
     """Every declared route, the undeclared debug paths and a wrong method, without and with
     the token."""
-    _, body = fetch("GET", base_url + "/routes")
-    probes = [(r["method"], r["path"], "declared", r["auth"]) for r in json.loads(body)]
+    declared = traffic.call(base_url + "/routes").json()
+    probes = [(r["method"], r["path"], "declared", r["auth"]) for r in declared]
     probes += [("GET", path, "undeclared", True) for path in UNDECLARED]
     probes.append(("DELETE", "/api/users/1", "wrong method", True))
     rows = []
     for method, path, kind, protected in probes:
-        anon_status, anon_body = fetch(method, base_url + path)
-        token_status, _ = fetch(method, base_url + path, token)
+        anon = traffic.call(base_url + path, method)
+        with_token = traffic.call(base_url + path, method,
+                                  headers={"Authorization": "Bearer " + token})
         rows.append({"route": f"{method} {path}", "kind": kind, "protected": protected,
-                     "no token": anon_status, "token": token_status, "anon_body": anon_body})
+                     "no token": anon.status, "token": with_token.status, "anon_body": anon.body})
     return rows
 
 
@@ -58,22 +44,70 @@ def route_audit(admin_url=None):
     def during_load(ctl):
         ctl.data["rows"] = audit(ctl.url)
         if admin_url:
-            try:
-                answer = fetch("GET", admin_url + "/debug/pprof/cmdline")[0]
-            except OSError as err:   # nothing listens there
-                answer = type(err).__name__
-            ctl.data["admin_answers"] = {"/debug/pprof/cmdline": answer}
+            answer = traffic.call(admin_url + "/debug/pprof/cmdline")
+            ctl.data["admin_answers"] = {"/debug/pprof/cmdline": answer.status or answer.error}
     return during_load
 
 
-RUNS = {"broken": RunSpec("broken", overrides={"during_load": route_audit()}),
-        "fixed": RunSpec("fixed", overrides={"env": {"ADMIN_ADDR": ADMIN_URL[7:]},
-                                             "during_load": route_audit(ADMIN_URL)})}
+def named_runs():
+    """The lesson's runs; the fixed service's admin listener (ADMIN_ADDR) gets a loopback
+    port that is free at this moment."""
+    admin = f"127.0.0.1:{free_port()}"
+    return {"broken": RunSpec("broken", overrides={"during_load": route_audit()}),
+            "fixed": RunSpec("fixed", overrides={"env": {"ADMIN_ADDR": admin},
+                                                 "during_load": route_audit("http://" + admin)})}
+
+
+class _Runs(Mapping):
+    """RUNS, made afresh on every read. ``lesson.run`` reads them as it starts a run, so the
+    admin port is picked then, not when this module was loaded (it could be taken by then)."""
+
+    def __getitem__(self, name):
+        return named_runs()[name]
+
+    def __iter__(self):
+        return iter(("broken", "fixed"))
+
+    def __len__(self):
+        return 2
+
+
+RUNS = _Runs()
 
 
 def exposed(rows):
     """Routes that must need a token but answered a caller without one with < 400."""
     return [r for r in rows if r["protected"] and r["no token"] < 400]
+
+
+def describe(body):
+    """What an answer's body is, in a line: its first 90 characters, or what kind of binary."""
+    if body[:2] == b"\x1f\x8b":
+        return "gzip-compressed heap profile (pprof format)"
+    text = body.decode("utf-8", "replace").strip().replace("\n", " | ")
+    return text[:90] + ("…" if len(text) > 90 else "")
+
+
+OUTCOMES = {  # what one probe found, and its colour in the notebook's matrix
+    "EXPOSED without a token": "#d62728",
+    "wrong method served": "#ff7f0e",
+    "declared route fails": "#ffd92f",
+    "denied (401/403)": "#2ca02c",
+    "served": "#9ecae1",
+    "refused (404/405)": "#d9d9d9",
+}
+
+
+def outcome(row, cred):
+    """What the probe of one row found with one credential (a key of OUTCOMES)."""
+    status = row[cred]
+    if status in (401, 403):
+        return "denied (401/403)"
+    if status < 400:
+        if cred == "no token" and row["protected"]:
+            return "EXPOSED without a token"
+        return "wrong method served" if row["kind"] == "wrong method" else "served"
+    return "declared route fails" if row["kind"] == "declared" else "refused (404/405)"
 
 
 @claim("broken")
