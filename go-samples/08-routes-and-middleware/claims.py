@@ -7,13 +7,10 @@ without and with the bearer token. Its rows are the run's data (``run.data["rows
 fixed service runs with ``ADMIN_ADDR`` on a second loopback port; its hook also asks that
 port for the profiler (``run.data["admin_answers"]``)."""
 
-from collections.abc import Mapping
-
 import gopitfalls
 from gopitfalls import expectations as expect
 from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
-from gopitfalls.network import free_port
 
 TOKEN = gopitfalls.lesson("08-routes-and-middleware").scenario().env["API_TOKEN"]
 UNDECLARED = ["/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/vars"]
@@ -37,42 +34,24 @@ def audit(base_url, token=TOKEN):
     return rows
 
 
-def route_audit(admin_url=None):
-    """A during_load hook: the audit, its rows in ``ctl.data["rows"]``; with ``admin_url``,
-    also GET /debug/pprof/cmdline there (``ctl.data["admin_answers"]``: its status, or why
-    nothing answered)."""
+def route_audit(admin=False):
+    """A during_load hook: the audit, its rows in ``ctl.data["rows"]``; with ``admin``,
+    also GET /debug/pprof/cmdline on the ADMIN_ADDR listener (``ctl.data["admin_answers"]``:
+    its status, or why nothing answered)."""
     def during_load(ctl):
         ctl.data["rows"] = audit(ctl.url)
-        if admin_url:
-            answer = traffic.call(admin_url + "/debug/pprof/cmdline")
+        if admin:
+            answer = traffic.call(ctl.urls["ADMIN_ADDR"] + "/debug/pprof/cmdline")
             ctl.data["admin_answers"] = {"/debug/pprof/cmdline": answer.status or answer.error}
     return during_load
 
 
-def named_runs():
-    """The lesson's runs; the fixed service's admin listener (ADMIN_ADDR) gets a loopback
-    port that is free at this moment."""
-    admin = f"127.0.0.1:{free_port()}"
-    return {"broken": RunSpec("broken", overrides={"during_load": route_audit()}),
-            "fixed": RunSpec("fixed", overrides={"env": {"ADMIN_ADDR": admin},
-                                                 "during_load": route_audit("http://" + admin)})}
-
-
-class _Runs(Mapping):
-    """RUNS, made afresh on every read. ``lesson.run`` reads them as it starts a run, so the
-    admin port is picked then, not when this module was loaded (it could be taken by then)."""
-
-    def __getitem__(self, name):
-        return named_runs()[name]
-
-    def __iter__(self):
-        return iter(("broken", "fixed"))
-
-    def __len__(self):
-        return 2
-
-
-RUNS = _Runs()
+RUNS = {
+    "broken": RunSpec("broken", overrides={"during_load": route_audit()}),
+    # listen: the engine gives ADMIN_ADDR a free loopback port as the run starts.
+    "fixed": RunSpec("fixed", overrides={"listen": ("ADMIN_ADDR",),
+                                         "during_load": route_audit(admin=True)}),
+}
 
 
 def exposed(rows):

@@ -246,14 +246,17 @@ class Lesson:
         if progress == "live":
             metrics = self.metrics_of(scenario)
             progress = LivePlot(metrics, f"{name}: live") if metrics and in_notebook() else None
-        return run(program or self.program_dir(variant), label=f"{self.slug}/{variant}",
-                   backend=backend, progress=progress, **kwargs)
+        result = run(program or self.program_dir(variant), label=f"{self.slug}/{variant}",
+                     backend=backend, progress=progress, **kwargs)
+        result.params["scenario"] = scenario
+        return result
 
     def compare(self, broken: Run, fixed: Run, metrics: list[str] | None = None,
                 title: str | None = None):
         """Broken and fixed on the same axes, aligned on the start of load (default: the
-        lesson's metrics)."""
-        return compare(broken, fixed, metrics or list(self.metrics),
+        metrics of the broken run's scenario)."""
+        scenario = broken.params.get("scenario", "default")
+        return compare(broken, fixed, metrics or self.metrics_of(scenario),
                        title or f"{self.title}: broken vs fixed")
 
     def go_test(self, program: str, run: str | None = None, **options) -> TestReport:

@@ -172,6 +172,8 @@ class Control:
     process: Process
     t0: float
     data: dict = field(default_factory=dict)  # becomes Run.data
+    # The other addresses the program listens on (run's ``listen``): env name -> base URL.
+    urls: dict[str, str] = field(default_factory=dict)
 
     def send_signal(self, sig: int) -> None:
         self.process.send_signal(sig)
@@ -198,6 +200,7 @@ def run(
     probe_interval_s: float = 0.1,
     progress: Progress | None = None,
     during_load: Callable[[Control], None] | None = None,
+    listen: Sequence[str] = (),
 ) -> Run:
     """Build and run ``program`` under ``load`` and return what was measured.
 
@@ -205,13 +208,16 @@ def run(
     ``UPSTREAM_URL`` points at the upstream when one is asked for. ``during_load`` is
     called with a :class:`Control` once load starts (for traffic of a lesson's own, or to
     signal the program); ``load`` may be None with ``during_load`` doing all the traffic.
+    ``listen`` names environment variables of more addresses the program listens on (an
+    admin port, say): each gets a free 127.0.0.1 port when the run starts, and
+    ``Control.urls[name]`` is its base URL.
     The program is stopped at the end unless it died first; its exit says how.
     """
     binary = program if isinstance(program, Binary) else build(program, race=race)
     plan = _Plan(args=list(args), env=dict(env or {}), limits=limits or Limits(), load=load,
                  upstream=upstream, baseline_s=baseline_s, cooldown_s=cooldown_s,
                  ready_timeout_s=ready_timeout_s, probe_interval_s=probe_interval_s,
-                 during_load=during_load)
+                 during_load=during_load, listen=tuple(listen))
     return _Experiment(binary, get_backend(backend), plan, label, progress).execute()
 
 
@@ -229,6 +235,7 @@ class _Plan:
     ready_timeout_s: float
     probe_interval_s: float
     during_load: Callable[[Control], None] | None
+    listen: tuple[str, ...] = ()
 
     def planned_s(self) -> float:
         """The run's expected length once the program is ready (the progress bar's 100 %)."""
@@ -246,13 +253,15 @@ class _Experiment:
         self.binary, self.backend, self.plan, self.progress = binary, backend, plan, progress
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.more_ports = {name: free_port() for name in plan.listen}
         self.result = Run(
             label=label or binary.name, backend=backend.name,
             enforcement=backend.enforcement(plan.limits, binary.race),
             params={"args": list(plan.args), "env": dict(plan.env), "limits": asdict(plan.limits),
                     "load": plan.load.to_dict() if plan.load else None,
                     "upstream": plan.upstream.to_dict() if plan.upstream else None,
-                    "race": binary.race, "port": self.port},
+                    "race": binary.race, "port": self.port,
+                    "listen": {name: f"127.0.0.1:{p}" for name, p in self.more_ports.items()}},
         )
         self.upstream = UpstreamServer(plan.upstream) if plan.upstream else None
         self.t0 = time.time()
@@ -277,11 +286,13 @@ class _Experiment:
     def _start(self) -> None:
         env = {"ADDR": f"127.0.0.1:{self.port}",
                "GOPITFALLS_PROBE_INTERVAL": f"{self.plan.probe_interval_s * 1000:g}ms",
-               **self.plan.env}
+               **self.plan.env,
+               **{name: f"127.0.0.1:{port}" for name, port in self.more_ports.items()}}
         if self.upstream:
             env.setdefault("UPSTREAM_URL", self.upstream.url)
         self.process = self.backend.start(self.binary, self.plan.args, env, self.plan.limits,
-                                          self._record_line, ports=(self.port,))
+                                          self._record_line,
+                                          ports=(self.port, *self.more_ports.values()))
         self._event("start")
 
     def _wait_until_ready(self) -> bool:
@@ -308,8 +319,9 @@ class _Experiment:
         if self.plan.load:
             self.load_run = LoadRun(self.plan.load, self.base_url, self.t0)
         hook = self.plan.during_load and _Hook(
-            self.plan.during_load, Control(self.base_url, self.process, self.t0,
-                                           self.result.data))
+            self.plan.during_load, Control(
+                self.base_url, self.process, self.t0, self.result.data,
+                {name: f"http://127.0.0.1:{port}" for name, port in self.more_ports.items()}))
         # The lesson's hook runs in its own thread so that this one keeps reporting
         # progress (and drawing live plots) while it drives traffic.
         load_run = self.load_run
