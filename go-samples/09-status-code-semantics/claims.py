@@ -10,7 +10,6 @@ counts the requests it received per scenario (expvar requests_by_scenario)."""
 
 import json
 import math
-import threading
 import time
 from collections import defaultdict
 
@@ -19,6 +18,7 @@ from urllib3.util.retry import Retry
 
 import gopitfalls
 from gopitfalls import expectations as expect
+from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 TOKEN = gopitfalls.lesson("09-status-code-semantics").scenario().env["API_TOKEN"]
@@ -63,33 +63,31 @@ def run_payments(base_url, retry=None, ops=OPS):
     host, port = base_url.removeprefix("http://").split(":")
     pool = RecordingPool(host, int(port), maxsize=len(SCENARIOS) * ops, timeout=5.0,
                          retries=retry or retry_policy())
-    rows = []
 
-    def operation(op, name):
+    def operation(op):
+        name = op.rsplit("-", 1)[0]
         body, with_token = SCENARIOS[name]
         headers = {"Content-Type": "application/json", "X-Scenario": name, "X-Op": op}
         if with_token:
             headers["Authorization"] = "Bearer " + TOKEN
         started = time.monotonic()
         resp = pool.urlopen("POST", "/api/payments", body=body, headers=headers)
-        rows.append({"op": op, "scenario": name, "status": resp.status, "started": started,
-                     "retry_after": resp.headers.get("Retry-After"),
-                     "body": resp.data.decode(errors="replace").strip()})
+        return {"op": op, "scenario": name, "status": resp.status, "started": started,
+                "retry_after": resp.headers.get("Retry-After"),
+                "body": resp.data.decode(errors="replace").strip()}
 
-    threads = [threading.Thread(target=operation, args=(f"{name}-{i}", name))
-               for name in SCENARIOS for i in range(ops)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    names = [f"{name}-{i}" for name in SCENARIOS for i in range(ops)]
+    rows = traffic.concurrently(operation, names, threads=len(names))
     pool.close()
     return rows, attempts
 
 
-def payments(retry=None, ops=OPS):
-    """A during_load hook: :func:`run_payments`, its operations and attempts kept in
-    ``ctl.data["ops"]`` and ``ctl.data["attempts"]``."""
+def payments(total=3, backoff_factor=0.05, ops=OPS):
+    """A during_load hook: :func:`run_payments` through a client that retries ``total``
+    times with this backoff, its operations and attempts kept in ``ctl.data["ops"]`` and
+    ``ctl.data["attempts"]``."""
     def during_load(ctl):
+        retry = retry_policy(total, backoff_factor)
         ctl.data["ops"], ctl.data["attempts"] = run_payments(ctl.url, retry, ops)
     return during_load
 
@@ -129,6 +127,35 @@ def status_counts(run):
     counts = {code: run.final(f"expvar.responses_by_status.{code}")
               for code in ("200", "400", "401", "403", "404", "409", "422", "429", "500", "503")}
     return {code: int(n) for code, n in counts.items() if not math.isnan(n)}
+
+
+def status_rows(run):
+    """What a dashboard counting status codes saw: responses and share per status."""
+    counts = status_counts(run)
+    return [{"status": code, "responses": n, "share": f"{n / sum(counts.values()):.0%}"}
+            for code, n in counts.items()]
+
+
+def outcome_rows(run):
+    """One row per scenario: the truth, the status of its first operation, what a client
+    reads from that status, and the requests that reached the server per operation."""
+    amp = per_operation(run)
+    first = {op["scenario"]: op for op in reversed(run.data["ops"])}
+    return [{"scenario": name, "truth": TRUTH[name], "status": first[name]["status"],
+             "client reads": reading(first[name]["status"]),
+             "misread": "✗" if reading(first[name]["status"]) != TRUTH[name] else "",
+             "server requests / operation": round(amp[name], 2),
+             "body": first[name]["body"][:60]} for name in SCENARIOS]
+
+
+def attempt_points(data):
+    """Each attempt as (seconds since its operation started, scenario row): the row is the
+    scenario's index, nudged by the operation's number so that the dots of one scenario's
+    operations do not overlap."""
+    started = {op["op"]: op["started"] for op in data["ops"]}
+    names = list(SCENARIOS)
+    return [(t - started[op], names.index(name) + 0.18 * (int(op.rsplit("-", 1)[1]) - 1))
+            for op, name, t in data["attempts"]]
 
 
 @claim("broken")

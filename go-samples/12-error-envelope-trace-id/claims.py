@@ -4,8 +4,9 @@ matters and by the lab checker (see gopitfalls.claims).
 The traffic comes from a ``during_load`` hook, so that every response can be kept: a paced
 mix of good and failing requests (eight kinds, three in four failing) from ``threads`` client
 threads, one caller in four traced with a W3C ``traceparent``. Every response is recorded in
-the run's data (``run.data["responses"]``: kind, wall-clock start and end, status, headers,
-body, and the trace id the caller sent, if any). A claim then plays the on-call engineer: for
+the run's data (``run.data["responses"]``: kind, wall-clock start and end, status (None when
+no answer came, ``error`` then says why), headers, body, and the trace id the caller sent, if
+any). A claim then plays the on-call engineer: for
 each error the client saw, which server log lines could belong to it?"""
 
 import json
@@ -13,14 +14,12 @@ import math
 import random
 import re
 import statistics
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 
 from gopitfalls import expectations as expect
+from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 
@@ -44,52 +43,24 @@ KINDS = [  # (label, method, path for request number i, body)
 
 def send(base_url, i):
     label, method, path, body = KINDS[i % len(KINDS)]
-    req = urllib.request.Request(base_url + path(i), data=body, method=method)
-    if body:
-        req.add_header("Content-Type", "application/json")
+    headers = {"Content-Type": "application/json"} if body else {}
     parent = None
     if i % 4 == 3:  # a traced caller: W3C trace context
         parent = f"{random.getrandbits(128):032x}"
-        req.add_header("traceparent", f"00-{parent}-{random.getrandbits(64):016x}-01")
-    t0 = time.time()
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            status, headers, data = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        status, headers, data = err.code, err.headers, err.read()
-    return {"kind": label, "t0": t0, "t1": time.time(), "status": status,
-            "headers": dict(headers), "body": data.decode("utf-8", "replace"), "parent": parent}
-
-
-def traffic(base_url, rate=60, seconds=3, threads=8):
-    """rate requests/s for seconds, from threads workers, starting on a whole second."""
-    start = math.floor(time.time()) + 1.0
-    time.sleep(start - time.time())
-    total, lock, next_i, responses = int(rate * seconds), threading.Lock(), [0], []
-
-    def worker():
-        while True:
-            with lock:
-                i = next_i[0]
-                next_i[0] += 1
-            if i >= total:
-                return
-            time.sleep(max(0.0, start + i / rate - time.time()))
-            responses.append(send(base_url, i))
-
-    workers = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join(timeout=30)
-    return responses
+        headers["traceparent"] = f"00-{parent}-{random.getrandbits(64):016x}-01"
+    answer = traffic.call(base_url + path(i), method, body=body, headers=headers)
+    return {"kind": label, "t0": answer.started, "t1": answer.ended, "status": answer.status,
+            "headers": answer.headers, "body": answer.text, "parent": parent,
+            "error": answer.error}
 
 
 def paced_traffic(rate=60, seconds=3, threads=8):
-    """A during_load hook: :func:`traffic`, its responses kept in ``ctl.data["responses"]``."""
+    """A during_load hook: ``rate`` requests/s for ``seconds`` from ``threads`` client
+    threads, starting on a whole second, every response kept in ``ctl.data["responses"]``."""
     def during_load(ctl):
-        ctl.data.update(rate=rate, seconds=seconds, threads=threads, responses=[])
-        ctl.data["responses"].extend(traffic(ctl.url, rate, seconds, threads))
+        ctl.data.update(rate=rate, seconds=seconds, threads=threads)
+        time.sleep(math.floor(time.time()) + 1.0 - time.time())
+        ctl.data["responses"] = traffic.paced(lambda i: send(ctl.url, i), rate, seconds, threads)
     return during_load
 
 
@@ -140,11 +111,55 @@ def analyse(run):
     """The run's log lines, its error responses in order, the candidate log lines of each
     error, and the shapes of the error bodies."""
     logs = [parse_log(line) for line in run.logs("stderr")]
-    errors = sorted((r for r in run.data["responses"] if r["status"] >= 400),
+    errors = sorted((r for r in run.data["responses"] if (r["status"] or 0) >= 400),
                     key=lambda r: r["t0"])
     counts = [len(candidates(r, logs)) for r in errors]
-    return {"logs": logs, "errors": errors, "counts": counts,
+    return {"requests": len(run.data["responses"]), "logs": logs, "errors": errors,
+            "counts": counts, "median": statistics.median(counts) if counts else math.nan,
             "shapes": Counter(shape(r) for r in errors)}
+
+
+def describe(label, a):
+    """One line: requests, errors, log lines and the candidate lines per error."""
+    return (f"{label}: {a['requests']} requests, {len(a['errors'])} errors, {len(a['logs'])} "
+            f"log lines; candidate lines per error min / median / max: {min(a['counts'])} / "
+            f"{a['median']:g} / {max(a['counts'])}")
+
+
+def shape_rows(a):
+    """The error body shapes, how many errors had each, and an example."""
+    return [{"error body shape": s, "errors": n,
+             "example": next(r["body"].strip() for r in a["errors"] if shape(r) == s)[:70]}
+            for s, n in a["shapes"].items()]
+
+
+def one_error(a, status=503):
+    """The middle error with this status, from both ends: what the client has, and the
+    first of the log lines that could belong to it."""
+    errs = [r for r in a["errors"] if r["status"] == status]
+    resp = errs[len(errs) // 2]
+    found = candidates(resp, a["logs"])
+    return "\n".join([
+        f"client: {resp['status']} at {datetime.fromtimestamp(resp['t0'], UTC):%H:%M:%S.%f} UTC,"
+        f" Trace-Id header: {resp['headers'].get('Trace-Id')}, body: {resp['body'].strip()}",
+        f"server: {len(found)} log lines could belong to it; the first {min(len(found), 8)}:",
+        *(f"    {rec['line'][:260]}" for rec in found[:8])])
+
+
+def compare_rows(analyses):
+    """Broken vs fixed: errors, log lines during the traffic (which started on a whole
+    second), candidates, body shapes and errors carrying a trace id."""
+    rows = []
+    for label, a in analyses.items():
+        first_second = math.floor(a["errors"][0]["t0"])
+        during = [rec for rec in a["logs"] if rec["t"] is not None and rec["t"] >= first_second]
+        rows.append({"": label, "errors": len(a["errors"]),
+                     "log lines during the traffic": len(during),
+                     "log lines per error": round(len(during) / len(a["errors"]), 2),
+                     "median candidates per error": a["median"],
+                     "error body shapes": len(a["shapes"]),
+                     "errors with a trace id": sum(trace_id(r) is not None for r in a["errors"])})
+    return rows
 
 
 @claim("broken")
@@ -154,7 +169,7 @@ def a_broken_error_could_be_any_of_many_log_lines(broken):
             expect.at_most(sum(trace_id(r) is not None for r in b["errors"]), 0,
                            "broken: error responses carrying anything that identifies the "
                            "request"),
-            expect.at_least(statistics.median(b["counts"]), 10,
+            expect.at_least(b["median"], 10,
                             "broken: candidate log lines for the median error"),
             expect.at_least(len(b["shapes"]), 2, "broken: distinct error body shapes")]
 
@@ -164,7 +179,7 @@ def the_fix_ties_every_error_to_exactly_one_log_line(broken, fixed):
     b, f = analyse(broken), analyse(fixed)
     problems = [body_json(r) or {} for r in f["errors"]]
     evidence = [
-        expect.at_least(statistics.median(b["counts"]), 10,
+        expect.at_least(b["median"], 10,
                         "broken: candidate log lines for the median error"),
         expect.at_least(len(f["errors"]), 60, "fixed: error responses received"),
         expect.at_most(max(f["counts"]), 1, "fixed: candidate log lines, worst error"),

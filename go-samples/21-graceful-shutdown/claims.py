@@ -1,22 +1,41 @@
 """What lesson 21's runs must show, judged by its notebook, by the test that the fix
 matters and by the lab checker (see gopitfalls.claims).
 
-The traffic comes from a ``during_load`` hook, a toy load balancer: a readiness poller and
-``workers`` client threads; the "deploy" sends SIGTERM under load. Every request is recorded
-in the run's data (``run.data["requests"]``: worker, start, end, outcome) with the /readyz
-answers, when the signal was sent and when the program had exited. An outcome is ``ok``,
-``cut`` (connection reset, or closed before a full response: lost in flight) or ``refused``
-(nothing listens any more)."""
+The traffic comes from a ``during_load`` hook, a toy load balancer: a readiness poller,
+``workers`` clients and the "deploy", which sends SIGTERM under load, side by side in threads
+of their own (``traffic.concurrently``); requests go out with ``traffic.call``. Every request
+is recorded in the run's data (``run.data["requests"]``: worker, start, end, outcome) with the
+/readyz answers, when the signal was sent and when the program had exited. An outcome is
+``ok``, ``cut`` (connection reset, or closed before a full response: lost in flight) or
+``refused`` (nothing listens any more)."""
 
-import http.client
+import functools
 import signal
 import threading
 
 from gopitfalls import expectations as expect
+from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 WORKERS = 8            # concurrent clients behind the toy load balancer
 SIGNAL_AFTER_S = 1.0   # the deploy sends SIGTERM this long after traffic starts
+
+
+# How a request without an answer ended, by the exception's name (traffic.Answer.error):
+# "refused" when nothing listens any more, "cut" when the connection was reset or closed
+# before a full response.
+REFUSED = {"ConnectionRefusedError"}
+CUT = {"ConnectionResetError", "BrokenPipeError", "RemoteDisconnected", "IncompleteRead",
+       "BadStatusLine"}
+
+
+def outcome_of(answer):
+    """``ok``, ``HTTP <status>``, ``refused``, ``cut``, or the name of another error."""
+    if answer.status is not None:
+        return "ok" if (answer.status, answer.body) == (200, b"done\n") else \
+            f"HTTP {answer.status}"
+    name = answer.error.split(":", 1)[0]
+    return "refused" if name in REFUSED else "cut" if name in CUT else name
 
 
 def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
@@ -25,36 +44,17 @@ def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
     once every client has a request in flight (a busy machine can delay that), the deploy
     sends SIGTERM; the hook returns once the program has exited."""
     def hook(ctl):
-        host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
         record = ctl.data
         record.update(requests=[], readyz=[], signal_t=None, exited_t=None, workers=workers,
                       signal_after_s=signal_after_s)
         ready, stop, lock = threading.Event(), threading.Event(), threading.Lock()
         inflight = [0]
 
-        def get(path, timeout):
-            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-            try:
-                conn.request("GET", path)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
-            finally:
-                conn.close()
-
-        def outcome_of(exc):
-            if isinstance(exc, ConnectionRefusedError):
-                return "refused"
-            if isinstance(exc, (ConnectionResetError, BrokenPipeError, http.client.HTTPException)):
-                return "cut"
-            return type(exc).__name__
-
         def poll_readiness():
             while not stop.is_set():
                 t = ctl.now()
-                try:
-                    status = get("/readyz", 1.0)[0]
-                except Exception as exc:  # every failure means "not ready"
-                    status = outcome_of(exc)
+                answer = traffic.call(ctl.url + "/readyz", timeout=1.0)
+                status = answer.status or outcome_of(answer)  # no answer: not ready
                 record["readyz"].append((t, status))
                 ready.set() if status == 200 else ready.clear()
                 stop.wait(0.05)
@@ -67,32 +67,27 @@ def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
                 start = ctl.now()
                 with lock:
                     inflight[0] += 1
-                try:
-                    status, body = get("/api/work", 5.0)
-                    outcome = "ok" if (status, body) == (200, b"done\n") else f"HTTP {status}"
-                except Exception as exc:
-                    outcome = outcome_of(exc)
+                outcome = outcome_of(traffic.call(ctl.url + "/api/work", timeout=5.0))
                 with lock:
                     inflight[0] -= 1
                     record["requests"].append((worker, start, ctl.now(), outcome))
 
-        threads = [threading.Thread(target=poll_readiness, daemon=True)]
-        threads += [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
-        threads[0].start()
-        ready.wait(10.0)
-        for t in threads[1:]:
-            t.start()
-        stop.wait(signal_after_s)
-        deadline = ctl.now() + 10.0
-        while inflight[0] < workers and ctl.now() < deadline:
-            stop.wait(0.005)
-        record["signal_t"] = ctl.now()
-        ctl.send_signal(signal.SIGTERM)
-        ctl.process.wait(15.0)     # broken dies at once; fixed drains, then exits
-        record["exited_t"] = ctl.now()
-        stop.set()
-        for t in threads:
-            t.join(6.0)
+        def deploy():
+            try:
+                ready.wait(10.0)
+                stop.wait(signal_after_s)
+                deadline = ctl.now() + 10.0
+                while inflight[0] < workers and ctl.now() < deadline:
+                    stop.wait(0.005)
+                record["signal_t"] = ctl.now()
+                ctl.send_signal(signal.SIGTERM)
+                ctl.process.wait(15.0)     # broken dies at once; fixed drains, then exits
+                record["exited_t"] = ctl.now()
+            finally:
+                stop.set()                 # the clients and the poller stop with the deploy
+
+        roles = [poll_readiness, deploy, *(functools.partial(work, i) for i in range(workers))]
+        traffic.concurrently(lambda role: role(), roles, threads=len(roles))
     return hook
 
 
@@ -158,7 +153,7 @@ def the_fix_fails_readiness_then_finishes_every_request(broken, fixed):
                         "port closed"),
     ]
     first_503 = answers_503[0]
-    shutdown_lines = [line for line in fixed.logs() if "shutdown: " in line]
+    shutdown_lines = fixed.grep("shutdown: ")
     return [*evidence,
             expect.at_most(first_503 - rec["signal_t"], drain_delay_s(fixed),
                            "seconds from SIGTERM to the first /readyz 503 (within the drain "
