@@ -114,7 +114,7 @@ def test_call_reports_a_refused_connection_as_an_answer_without_status(server):
     from gopitfalls.network import free_port
 
     answer = traffic.call(f"http://127.0.0.1:{free_port()}/", timeout=2)
-    assert answer.status is None and "Refused" in answer.error
+    assert answer.status is None and answer.failure == "refused" and "Refused" in answer.error
 
 
 def test_concurrently_keeps_order_and_uses_threads():
@@ -210,6 +210,25 @@ def test_knobs_refuse_what_they_cannot_vary():
 
 def test_a_lesson_run_outside_a_notebook_shows_no_live_plot(monkeypatch):
     seen = {}
-    monkeypatch.setattr("gopitfalls.course.run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr("gopitfalls.course.run",
+                        lambda *a, **kw: seen.update(kw) or SimpleNamespace(params={}))
     lesson("02-http-client-timeouts").run("broken")
     assert seen["progress"] is None
+
+
+def test_call_says_how_a_connection_failed():
+    import socket
+
+    with socket.socket() as srv:  # accepts, reads the request, closes without answering
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+
+        def hang_up():
+            conn, _ = srv.accept()
+            conn.recv(1024)
+            conn.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        answer = traffic.call(f"http://127.0.0.1:{port}/", timeout=3)
+    assert (answer.status, answer.failure) == (None, "cut"), answer.error

@@ -22,20 +22,13 @@ SIGNAL_AFTER_S = 1.0   # the deploy sends SIGTERM this long after traffic starts
 
 
 # How a request without an answer ended, by the exception's name (traffic.Answer.error):
-# "refused" when nothing listens any more, "cut" when the connection was reset or closed
-# before a full response.
-REFUSED = {"ConnectionRefusedError"}
-CUT = {"ConnectionResetError", "BrokenPipeError", "RemoteDisconnected", "IncompleteRead",
-       "BadStatusLine"}
-
-
 def outcome_of(answer):
-    """``ok``, ``HTTP <status>``, ``refused``, ``cut``, or the name of another error."""
+    """``ok``, ``HTTP <status>``, ``refused`` (nothing listens any more), ``cut`` (the
+    connection was reset or closed before a whole answer), or why else nothing came."""
     if answer.status is not None:
         return "ok" if (answer.status, answer.body) == (200, b"done\n") else \
             f"HTTP {answer.status}"
-    name = answer.error.split(":", 1)[0]
-    return "refused" if name in REFUSED else "cut" if name in CUT else name
+    return answer.failure if answer.failure in ("refused", "cut") else answer.error
 
 
 def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):

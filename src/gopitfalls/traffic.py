@@ -36,6 +36,9 @@ class Answer:
     started: float = 0.0  # time.time() when the request was sent
     ended: float = 0.0
     error: str | None = None
+    # Without a status, what happened: "refused" (nothing listened), "cut" (the
+    # connection was reset or closed before a whole answer), "timeout", or "error".
+    failure: str | None = None
 
     @property
     def text(self) -> str:
@@ -79,9 +82,21 @@ def call(url: str, method: str = "GET", *, body: bytes | str | dict | list | Non
         return Answer(resp.status, data, {k: v for k, v in resp.getheaders()}, started,
                       time.time())
     except (OSError, http.client.HTTPException) as err:
-        return Answer(None, b"", {}, started, time.time(), f"{type(err).__name__}: {err}")
+        return Answer(None, b"", {}, started, time.time(), f"{type(err).__name__}: {err}",
+                      _failure(err))
     finally:
         conn.close()
+
+
+def _failure(err: Exception) -> str:
+    if isinstance(err, ConnectionRefusedError):
+        return "refused"
+    if isinstance(err, TimeoutError):
+        return "timeout"
+    if isinstance(err, ConnectionResetError | BrokenPipeError | http.client.BadStatusLine
+                  | http.client.IncompleteRead):  # BadStatusLine: closed before a status
+        return "cut"
+    return "error"
 
 
 def concurrently(func: Callable[[Any], Any], items: Iterable, threads: int = 8) -> list:
