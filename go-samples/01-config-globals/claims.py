@@ -90,7 +90,7 @@ def start_rows(runs):
         got, logs = answers(run), run.logs()
         rows.append({"start": STARTS.get(name.split("_", 1)[-1], name),
                      "process": run.exit.detail,
-                     **{path: "{} {}".format(*got[path])[:100] if path in got else "-"
+                     **{path: "{} {}".format(*got[path])[:120] if path in got else "-"
                         for path in PATHS},
                      "last line on stderr": logs[-1][:90] if logs else ""})
     return rows
