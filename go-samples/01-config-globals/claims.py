@@ -12,25 +12,26 @@ The notebook's parallel ``go test`` runs are not runs of the engine; the noteboo
 them itself."""
 
 import json
-import time
 import tomllib
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from gopitfalls import expectations as expect
+from gopitfalls.backends import KilledBy
 from gopitfalls.claims import RunSpec, claim
+from gopitfalls.traffic import call, paced
 
 _SCENARIOS = tomllib.loads((Path(__file__).parent / "lesson.toml").read_text())["scenarios"]
 GOOD_DB = _SCENARIOS["default"]["env"]["DATABASE_URL"]   # a well-formed DATABASE_URL
 LOAD_S = _SCENARIOS["default"]["load"]["duration_s"]
 
+# Each start sets all three settings, since the scenario's own environment (all three bad)
+# stays under what a run adds; an empty value is an unset one.
+GOOD = {"DATABASE_URL": GOOD_DB, "REQUEST_TIMEOUT": "", "MAX_ITEMS": ""}
 BAD_CONFIGS = {   # name: (environment, the settings in it that are wrong)
-    "DATABASE_URL unset": ({"DATABASE_URL": ""}, ["DATABASE_URL"]),
-    "REQUEST_TIMEOUT=abc": ({"DATABASE_URL": GOOD_DB, "REQUEST_TIMEOUT": "abc"},
-                            ["REQUEST_TIMEOUT"]),
-    "MAX_ITEMS=abc": ({"DATABASE_URL": GOOD_DB, "MAX_ITEMS": "abc"}, ["MAX_ITEMS"]),
-    "all three": ({"REQUEST_TIMEOUT": "abc", "MAX_ITEMS": "abc"},
+    "DATABASE_URL unset": ({**GOOD, "DATABASE_URL": ""}, ["DATABASE_URL"]),
+    "REQUEST_TIMEOUT=abc": ({**GOOD, "REQUEST_TIMEOUT": "abc"}, ["REQUEST_TIMEOUT"]),
+    "MAX_ITEMS=abc": ({**GOOD, "MAX_ITEMS": "abc"}, ["MAX_ITEMS"]),
+    "all three": ({"DATABASE_URL": "", "REQUEST_TIMEOUT": "abc", "MAX_ITEMS": "abc"},
                   ["DATABASE_URL", "REQUEST_TIMEOUT", "MAX_ITEMS"]),
 }
 STARTS = {"db_unset": "DATABASE_URL unset", "timeout_abc": "REQUEST_TIMEOUT=abc",
@@ -38,16 +39,10 @@ STARTS = {"db_unset": "DATABASE_URL unset", "timeout_abc": "REQUEST_TIMEOUT=abc"
 PATHS = ("/healthz", "/config", "/items?q=tea")
 
 
-def http(url, body=None, timeout=3.0):
-    """(status, body) of one GET (or POST when body is given); (None, error) if no answer."""
-    req = urllib.request.Request(url, data=body.encode() if body is not None else None)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode().strip()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode().strip()
-    except OSError as err:
-        return None, type(err).__name__
+def ask(url, body=None):
+    """(status, body) of one GET (or POST when body is given); (None, why) if no answer."""
+    answer = call(url, "GET" if body is None else "POST", body=body, timeout=3.0)
+    return answer.status, answer.text.strip() if answer.status else answer.error
 
 
 def usable_search(status, body):
@@ -57,9 +52,9 @@ def usable_search(status, body):
 
 def probe():
     """A during_load hook: ask the three questions once the program listens."""
-    def ask(ctl):
-        ctl.data["answers"] = {path: http(ctl.url + path) for path in PATHS}
-    return ask
+    def during_load(ctl):
+        ctl.data["answers"] = {path: ask(ctl.url + path) for path in PATHS}
+    return during_load
 
 
 def answers(run):
@@ -68,19 +63,14 @@ def answers(run):
 
 
 def reload_storm(load_s=LOAD_S):
-    """during_load: alternate MAX_ITEMS pushes every 50 ms while the load runs (bounded)."""
+    """during_load: push MAX_ITEMS=5, 10, 5, ... every 50 ms while the load runs (on a fixed
+    schedule), then MAX_ITEMS=abc, and read /config."""
     def during_load(ctl):
-        record = ctl.data
-        start = ctl.now()
-        end = start + load_s
-        record["pushes"] = []
-        while ctl.now() < end and len(record["pushes"]) < 200:
-            value = (5, 10)[len(record["pushes"]) % 2]
-            record["pushes"].append(http(ctl.url + "/admin/reload", f"MAX_ITEMS={value}")[0])
-            next_push = start + 0.05 * len(record["pushes"])   # on a fixed schedule
-            time.sleep(max(0.0, next_push - ctl.now()))
-        record["bad push"] = http(ctl.url + "/admin/reload", "MAX_ITEMS=abc")
-        record["config after"] = http(ctl.url + "/config")[1]
+        def push(i):
+            return ask(ctl.url + "/admin/reload", f"MAX_ITEMS={(5, 10)[i % 2]}")[0]
+        ctl.data["pushes"] = paced(push, rate=20, seconds=load_s, threads=1)
+        ctl.data["bad push"] = ask(ctl.url + "/admin/reload", "MAX_ITEMS=abc")
+        ctl.data["config after"] = ask(ctl.url + "/config")[1]
     return during_load
 
 
@@ -92,8 +82,37 @@ RUNS |= {"broken_race": RunSpec("broken", overrides={"race": True,
          "fixed_race": RunSpec("fixed", overrides={"race": True, "during_load": reload_storm()})}
 
 
-def race_reports(run):
-    return sum("WARNING: DATA RACE" in line for line in run.logs())
+def start_rows(runs):
+    """Table rows of starts ({run name: run}): how the process ended, its answers, its last
+    line on stderr."""
+    rows = []
+    for name, run in runs.items():
+        got, logs = answers(run), run.logs()
+        rows.append({"start": STARTS.get(name.split("_", 1)[-1], name),
+                     "process": run.exit.detail,
+                     **{path: "{} {}".format(*got[path])[:120] if path in got else "-"
+                        for path in PATHS},
+                     "last line on stderr": logs[-1][:90] if logs else ""})
+    return rows
+
+
+def storm_measures(run):
+    """{measure: value} of a reload storm under load."""
+    rec, load = run.data, run.load_summary
+    return {"searches answered 200": f'{load["status"].get("200", 0)} of {load["sent"]}',
+            "reloads accepted (200)": rec["pushes"].count(200),
+            "WARNING: DATA RACE reports": len(run.race_reports()),
+            "push of MAX_ITEMS=abc": "{} {}".format(*rec["bad push"]),
+            "/config after it": rec["config after"]}
+
+
+def measures(starts, tests, race):
+    """{measure: value} of one variant: its bad starts, its parallel tests, its reload storm."""
+    return {"bad starts that kept running":
+            sum(r.exit.killed_by == KilledBy.STOPPED_AT_END for r in starts.values()),
+            "bad starts refused with exit code 2": sum(r.exit.code == 2 for r in starts.values()),
+            "parallel test runs failed": f"{tests.failed} of {tests.runs}",
+            **storm_measures(race)}
 
 
 @claim("broken")
@@ -119,7 +138,7 @@ def a_reload_races_with_requests_and_accepts_garbage(broken_race):
     accepted = rec["bad push"][0] == 200
     page_size = json.loads(rec["config after"])["max_items"]
     return [expect.at_least(rec["pushes"].count(200), 10, "reloads accepted during the load"),
-            expect.at_least(race_reports(broken_race), 1,
+            expect.at_least(len(broken_race.race_reports()), 1,
                             "data races reported by the broken service's -race build"),
             expect.holds(accepted and page_size == 0,
                          f"broken: the push of MAX_ITEMS=abc was accepted and the page size "
@@ -150,7 +169,7 @@ def the_fix_reloads_without_a_race_and_refuses_garbage(fixed_race):
     rec = fixed_race.data
     page_size = json.loads(rec["config after"])["max_items"]
     return [expect.at_least(rec["pushes"].count(200), 10, "reloads the fixed service accepted"),
-            expect.at_most(race_reports(fixed_race), 0,
+            expect.at_most(len(fixed_race.race_reports()), 0,
                            "data races in the fixed service's -race build"),
             expect.holds(rec["bad push"][0] == 400 and page_size in (5, 10),
                          f"fixed: the push of MAX_ITEMS=abc was refused with 400 and the page "

@@ -7,17 +7,15 @@ its own W3C ``traceparent``. Every checkout is recorded in the run's data
 (``run.data["requests"]``: its index, order, whether it was declined, the header and trace id
 sent, the status and the X-Trace-Id the service gave back)."""
 
-import http.client
 import json
 import re
 import secrets
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from gopitfalls import expectations as expect
 from gopitfalls.claims import RunSpec, claim
+from gopitfalls.traffic import call, concurrently
 
 REQUESTS, THREADS = 240, 16
 
@@ -48,17 +46,9 @@ def checkout(base_url, i):
     order = str(1000 + i)
     header, sent_id = traceparent(i)
     path = f"/checkout?order={order}" + ("&card=declined" if DECLINED(i) else "")
-    url = urlsplit(base_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    try:
-        conn.request("GET", path, headers={"traceparent": header} if header else {})
-        resp = conn.getresponse()
-        resp.read()
-        status, returned_id = resp.status, resp.getheader("X-Trace-Id")
-    except OSError as err:
-        status, returned_id = type(err).__name__, None
-    finally:
-        conn.close()
+    answer = call(base_url + path, headers={"traceparent": header} if header else None,
+                  timeout=10)
+    status, returned_id = answer.status or answer.error, answer.headers.get("X-Trace-Id")
     return {"i": i, "order": order, "declined": DECLINED(i), "header": header,
             "sent_id": sent_id, "status": status, "returned_id": returned_id,
             # the id the client knows this request by: the one the service gave back, else its own
@@ -69,10 +59,9 @@ def traffic(requests=REQUESTS, threads=THREADS):
     """A during_load hook: ``requests`` checkouts from ``threads`` threads (bounded,
     loopback), recorded in ``ctl.data["requests"]``."""
     def during_load(ctl):
-        ctl.data.update(requests=[], threads=threads)
-        with ThreadPoolExecutor(threads) as pool:
-            ctl.data["requests"].extend(pool.map(lambda i: checkout(ctl.url, i),
-                                                 range(requests)))
+        ctl.data["threads"] = threads
+        ctl.data["requests"] = concurrently(lambda i: checkout(ctl.url, i), range(requests),
+                                            threads)
     return during_load
 
 
@@ -133,6 +122,16 @@ def timelines(rows):
             t = datetime.fromisoformat(rec["time"])
             out[r["by trace id"]].append((t, rec["level"], rec["msg"], rec))
     return {i: sorted(events, key=lambda e: e[0]) for i, events in out.items()}
+
+
+def timeline_rows(events):
+    """Table rows of one request's timeline: ms since its first line, level, message and
+    the line's other attributes."""
+    t0 = events[0][0]
+    return [{"+ms": round((t - t0).total_seconds() * 1000, 3), "level": level, "msg": msg,
+             "attributes": ", ".join(f"{k}={v}" for k, v in rec.items()
+                                     if k not in ("time", "level", "msg", "trace_id"))}
+            for t, level, msg, rec in events]
 
 
 @claim("broken")

@@ -7,14 +7,12 @@ threads, each on its own connection. The run's data holds every answer
 (``run.data["answers"]``: kind, status, body; status None when the connection was dropped,
 "timeout" when nothing came within 10 s) and the first order's answer."""
 
-import http.client
 import random
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 from gopitfalls import expectations as expect
 from gopitfalls.claims import RunSpec, claim
+from gopitfalls.traffic import call, concurrently
 
 VALID = '{"customer":"c1","sku":"tea-500g","quantity":2}'
 KINDS = {  # kind: (method, path, body, the status a correct service answers)
@@ -30,20 +28,15 @@ OUTCOMES = ["correct", "junk appended", "wrong status", "dropped", "no answer"]
 
 
 def send(base_url, method, path, body):
-    """One request on its own connection: (status, body), or (None, why) if dropped."""
-    url = urlsplit(base_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    try:
-        headers = {"Content-Type": "application/json"} if body else {}
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode("utf-8", "replace")
-    except (ConnectionError, http.client.HTTPException) as err:
-        return None, type(err).__name__
-    except TimeoutError:
+    """One request on its own connection: (status, body), (None, why) if it was dropped,
+    ("timeout", ...) if nothing came within 10 s."""
+    headers = {"Content-Type": "application/json"} if body else None
+    answer = call(base_url + path, method, body=body, headers=headers, timeout=10)
+    if answer.status is not None:
+        return answer.status, answer.text
+    if answer.error.startswith("TimeoutError"):
         return "timeout", "no answer within 10 s"
-    finally:
-        conn.close()
+    return None, answer.error
 
 
 def classify(kind, status, body):
@@ -65,9 +58,8 @@ def traffic(per_kind=PER_KIND, threads=THREADS):
         ctl.data["first order"] = send(ctl.url, "POST", "/orders", VALID)
         jobs = [kind for kind in KINDS for _ in range(per_kind)]
         random.Random(6).shuffle(jobs)
-        with ThreadPoolExecutor(threads) as pool:
-            answers = pool.map(lambda kind: (kind, *send(ctl.url, *KINDS[kind][:3])), jobs)
-            ctl.data["answers"] = list(answers)
+        ctl.data["answers"] = concurrently(
+            lambda kind: (kind, *send(ctl.url, *KINDS[kind][:3])), jobs, threads)
     return during_load
 
 
@@ -89,15 +81,19 @@ def totals(run):
     return Counter(o for kind in out for o in out[kind].elements())
 
 
-def log_count(run, text):
-    return sum(text in line for line in run.logs())
-
-
 def phantom_orders(run):
     """Orders stored beyond the valid ones the service acknowledged with 201."""
     valid = 1 + sum(1 for kind, status, _ in run.data["answers"] if kind == "valid order"
                     and status == 201)
     return run.final("expvar.orders_created") - valid
+
+
+def measures(run):
+    """One run's outcomes (all kinds together), phantom orders and telltale log lines."""
+    out = totals(run)
+    return {**{o: out[o] for o in OUTCOMES}, "phantom orders": phantom_orders(run),
+            "superfluous WriteHeader lines": run.count("superfluous response.WriteHeader"),
+            "recovered panics": run.count("http: panic serving")}
 
 
 @claim("broken")
@@ -111,7 +107,7 @@ def errors_fall_through_into_junk_drops_and_phantom_orders(broken):
                         "broken: bad-currency requests not answered with 400"),
         expect.at_least(phantom_orders(broken), 1,
                         "broken: phantom orders (stored although the client got an error)"),
-        expect.at_least(log_count(broken, "superfluous response.WriteHeader call"), 1,
+        expect.at_least(broken.count("superfluous response.WriteHeader call"), 1,
                         "broken: 'superfluous response.WriteHeader call' lines in its log"),
     ]
 
@@ -135,9 +131,9 @@ def the_fix_stores_no_phantom_orders_and_writes_each_response_once(broken, fixed
     b = totals(broken)
     return [
         expect.at_most(phantom_orders(fixed), 0, "fixed: phantom orders"),
-        expect.at_most(log_count(fixed, "superfluous response.WriteHeader call"), 0,
+        expect.at_most(fixed.count("superfluous response.WriteHeader call"), 0,
                        "fixed: superfluous WriteHeader lines"),
-        expect.at_most(log_count(fixed, "http: panic serving"), 0, "fixed: recovered panics"),
+        expect.at_most(fixed.count("http: panic serving"), 0, "fixed: recovered panics"),
         expect.at_least(b["dropped"] + b["junk appended"] + b["wrong status"], 1,
                         "broken: wrong answers to the same requests"),
     ]
