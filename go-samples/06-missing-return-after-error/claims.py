@@ -34,7 +34,7 @@ def send(base_url, method, path, body):
     answer = call(base_url + path, method, body=body, headers=headers, timeout=10)
     if answer.status is not None:
         return answer.status, answer.text
-    if answer.error.startswith("TimeoutError"):
+    if answer.failure == "timeout":
         return "timeout", "no answer within 10 s"
     return None, answer.error
 
