@@ -14,13 +14,10 @@ def new_conns_per_request(run):
     start, stop = expect.load_window(run)
     mid = (start + stop) / 2
 
-    def at(name, t):
-        times, values = run.series(name, "upstream")
-        return next(v for tt, v in zip(times, values, strict=True) if tt >= t)
+    def added(name):
+        return run.value_at(name, stop, "upstream") - run.value_at(name, mid, "upstream")
 
-    conns = at("expvar.conns_accepted", stop) - at("expvar.conns_accepted", mid)
-    requests = at("expvar.requests", stop) - at("expvar.requests", mid)
-    return conns / max(requests, 1)
+    return added("expvar.conns_accepted") / max(added("expvar.requests"), 1)
 
 
 @claim("broken")

@@ -9,22 +9,16 @@ import re
 import threading
 import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 from gopitfalls import expectations as expect
+from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 _SCENARIO = tomllib.loads((Path(__file__).parent / "lesson.toml").read_text())
 # The profile is fetched 1 s after the last request is sent (the scenario cools down for 2 s
 # after it, so the program is still running).
 AFTER_LOAD_S = _SCENARIO["scenarios"]["default"]["load"]["duration_s"] + 1.0
-
-
-def fetch_leak_profile(base_url):
-    """Go 1.27's goroutineleak profile as text (debug=1: one entry per distinct stack)."""
-    with urllib.request.urlopen(base_url + "/debug/pprof/goroutineleak?debug=1", timeout=10) as r:
-        return r.read().decode()
 
 
 def leak_profile_after_load(after_s=AFTER_LOAD_S):
@@ -34,11 +28,13 @@ def leak_profile_after_load(after_s=AFTER_LOAD_S):
     def hook(ctl):
         def fetch():
             time.sleep(after_s)
-            try:
-                t, text = ctl.now(), fetch_leak_profile(ctl.url)
-                ctl.data.update(t=t, text=text)
-            except OSError as exc:
-                ctl.data["error"] = f"{type(exc).__name__}: {exc}"
+            # Go 1.27's goroutineleak profile as text (debug=1: one entry per distinct stack)
+            t, answer = ctl.now(), traffic.call(ctl.url + "/debug/pprof/goroutineleak?debug=1",
+                                                timeout=10)
+            if answer.status == 200:
+                ctl.data.update(t=t, text=answer.text)
+            else:
+                ctl.data["error"] = answer.error or f"status {answer.status}"
         threading.Thread(target=fetch, daemon=True).start()
     return hook
 
@@ -57,8 +53,9 @@ def leak_profile(run, wait_s=10.0):
     return run.data["text"]
 
 
-def leak_summary(run):
-    """(total, rows): the profile's total and one row per leaking stack."""
+def leak_summary(run, source=None):
+    """(total, rows): the profile's total and one row per leaking stack (with the line of
+    code it is blocked at, given the program's ``source``)."""
     text = leak_profile(run)
     lines = text.splitlines()
     total = int(re.search(r"goroutineleak profile: total (\d+)", text).group(1))
@@ -70,12 +67,9 @@ def leak_summary(run):
             func, where = frame.split("\t")[2].split("+")[0], frame.split("\t")[3]
             rows.append({"leaked goroutines": int(head.group(1)), "blocked in": func,
                          "at": "/".join(where.split("/")[-2:])})
+            if source:
+                rows[-1]["code"] = source.splitlines()[int(where.rsplit(":", 1)[1]) - 1].strip()
     return total, rows
-
-
-def gauge_at(run, name, t):
-    """The last probe sample of a metric at or before time t."""
-    return [v for ts, v in zip(*run.series(name), strict=True) if ts <= t][-1]
 
 
 def replicas(run):
@@ -99,7 +93,7 @@ def every_request_strands_its_losers(broken):
 @claim("broken")
 def the_leak_profile_finds_every_stranded_goroutine(broken):
     leaked_total, leak_rows = leak_summary(broken)
-    parked = gauge_at(broken, "expvar.replica_goroutines", broken.data["t"])
+    parked = broken.value_at("expvar.replica_goroutines", broken.data["t"])
     in_closure = sum(r["leaked goroutines"] for r in leak_rows if "first.func1" in r["blocked in"])
     return [expect.at_least(leaked_total, 0.95 * parked,
                             f"goroutines the leak profile reports (of {parked:g} parked replica "

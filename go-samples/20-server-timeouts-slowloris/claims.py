@@ -8,13 +8,13 @@ data holds one row per round (``run.data["rounds"]``: K, start, end, how many th
 cut, the longest and shortest time a client held its connection) and the big-header
 request's answer (``run.data["big header"]``)."""
 
-import http.client
 import resource
 import selectors
 import socket
 import time
 
 from gopitfalls import expectations as expect
+from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 ROUNDS = (100, 200, 400)       # slow clients per round (K)
@@ -72,19 +72,6 @@ def slow_round(ctl, k, seconds, log):
                 "longest held (s)": round(max(held), 2), "shortest held (s)": round(min(held), 2)})
 
 
-def big_header_status(ctl):
-    """One ordinary request with a 64 KiB header: what does the server answer?"""
-    host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        conn.request("GET", "/api/hello", headers={"X-Big": "a" * (64 << 10)})
-        return conn.getresponse().status
-    except (OSError, http.client.HTTPException) as exc:
-        return type(exc).__name__
-    finally:
-        conn.close()
-
-
 def attack(rounds=ROUNDS, round_s=ROUND_S):
     """A during_load hook: one round per K, a short pause between rounds, then the
     big-header request. Results go to the run's data ("rounds", "big header")."""
@@ -94,8 +81,16 @@ def attack(rounds=ROUNDS, round_s=ROUND_S):
         for k in rounds:
             slow_round(ctl, k, round_s, ctl.data["rounds"])
             time.sleep(0.1)
-        ctl.data["big header"] = big_header_status(ctl)
+        # One ordinary request with a 64 KiB header: what does the server answer?
+        big = traffic.call(ctl.url + "/api/hello", headers={"X-Big": "a" * (64 << 10)})
+        ctl.data["big header"] = big.status or big.error
     return hook
+
+
+def one_round(k=300, round_s=4.0):
+    """A during_load hook of one round of ``k`` slow clients for ``round_s`` (the knobs of
+    the notebook's "Try it yourself")."""
+    return attack((k,), round_s)
 
 
 RUNS = {"broken": RunSpec("broken", overrides={"during_load": attack()}),
@@ -109,6 +104,18 @@ def held_during(run, metric):
     return [max(v for t, v in zip(ts, vs, strict=True)
                 if r["start"] + HELD_FROM_S <= t <= r["end"] - 0.1)
             for r in run.data["rounds"]]
+
+
+def held_rows(broken, fixed):
+    """One row per round: what each server held HELD_FROM_S into it, and how the fixed
+    server treated the slow clients."""
+    runs = {"broken": broken, "fixed": fixed}
+    held = {f"{name}: {metric.removeprefix('expvar.')}": held_during(run, metric)
+            for name, run in runs.items() for metric in ("expvar.conns_open", "goroutines")}
+    return [{"K": r["K"], **{col: values[i] for col, values in held.items()},
+             "fixed: cut by server": r["cut by server"],
+             "fixed: longest held (s)": r["longest held (s)"]}
+            for i, r in enumerate(fixed.data["rounds"])]
 
 
 @claim("broken")
