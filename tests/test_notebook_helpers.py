@@ -204,6 +204,8 @@ def test_knobs_refuse_what_they_cannot_vary():
     fake = _FakeLesson()
     with pytest.raises(ValueError, match="not a load or limits field"):
         knobs(fake, workers=(1, 4, 1))
+    with pytest.raises(ValueError, match="no run 'goroutines'"):
+        knobs(fake, ["goroutines", "fds"])  # the old knobs(lesson, METRICS) call
     with pytest.raises(ValueError, match="not parameters of the hook"):
         knobs(fake, traffic={"threads": (1, 4, 1)}, hook=lambda workers=1: None)
 

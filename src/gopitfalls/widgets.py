@@ -39,6 +39,10 @@ class Knobs:
     def __init__(self, lesson, runs, scenario, ranges, env, traffic, hook, show):
         self.lesson, self.runs, self.scenario = lesson, tuple(runs), scenario
         self.hook, self.show = hook, show
+        unknown = [n for n in self.runs if n not in lesson.runs and n not in ("broken", "fixed")]
+        if unknown:
+            raise ValueError(f"knobs: no run {', '.join(map(repr, unknown))} in {lesson.slug}; "
+                             f"runs are named runs of its claims.py or 'broken'/'fixed'")
         sc = lesson.scenario(scenario or _scenario_of(lesson, self.runs[0]))
         defaults = {**(sc.load.to_dict() if sc.load else {}), **sc.limits.__dict__}
         unknown = [k for k in ranges if k not in defaults]
@@ -129,9 +133,10 @@ def _env_control(name: str, spec, current: str | None):
 
 
 def _default_show(lesson, runs: dict) -> list:
+    """The first run against the second (broken against fixed), and each run's summary."""
     shown = [run.summary() for run in runs.values()]
-    if "broken" in runs and "fixed" in runs:
-        shown.insert(0, lesson.compare(runs["broken"], runs["fixed"]))
+    if len(runs) == 2:
+        shown.insert(0, lesson.compare(*runs.values()))
     return shown
 
 
