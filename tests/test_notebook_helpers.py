@@ -175,7 +175,7 @@ class _FakeLesson:
     def __init__(self):
         self.calls = []
         real = lesson("21-graceful-shutdown")
-        self.runs = real.runs
+        self.slug, self.runs = real.slug, real.runs
         self.scenario = real.scenario
 
     def run(self, name, scenario=None, **extra):
