@@ -70,8 +70,9 @@ RUNS = {"broken": RunSpec("broken", overrides={"during_load": traffic()}),
 
 
 def request_lines(run):
-    """The program's log lines about requests (its start-up line left out)."""
-    return [line for line in run.logs() if line.strip() and "listening" not in line]
+    """The program's log lines about requests (its start-up and shut-down lines left out)."""
+    return [line for line in run.logs()
+            if line.strip() and "listening" not in line and "shut down cleanly" not in line]
 
 
 def parse(line):

@@ -4,9 +4,9 @@ matters and by the lab checker (see gopitfalls.claims).
 The traffic comes from a ``during_load`` hook, ``attack``: rounds of K slow clients (plain
 sockets on 127.0.0.1) that each send an unfinished request head and then one header byte
 every TRICKLE_S, for ROUND_S; then one ordinary request with a 64 KiB header. The run's
-data holds one row per round (``run.data["rounds"]``: K, start, end, how many the server
-cut, the longest and shortest time a client held its connection) and the big-header
-request's answer (``run.data["big header"]``)."""
+data holds one row per round (``run.data["rounds"]``: K, start, when all had connected,
+end, how many the server cut, the longest and shortest time a client held its connection)
+and the big-header request's answer (``run.data["big header"]``)."""
 
 import resource
 import selectors
@@ -18,9 +18,10 @@ from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 ROUNDS = (100, 200, 400)       # slow clients per round (K)
-ROUND_S = 3.2                  # how long each round's clients keep trickling
+ROUND_S = 3.2                  # how long each round's clients keep trickling, once all are in
 TRICKLE_S = 0.5                # one header byte per client every TRICKLE_S
-HELD_FROM_S = 2.6              # "held" = still open this long into the round
+HELD_FROM_S = 2.6              # "held" = still open this long after the round's last client
+                               # connected (a 2 s header timeout has had its chance by then)
 HEAD = b"GET /api/hello HTTP/1.1\r\nHost: lab\r\n"   # no blank line: never finished
 
 
@@ -33,7 +34,8 @@ def allow_open_files(n):
 
 
 def slow_round(ctl, k, seconds, log):
-    """k slow clients for `seconds`; then they hang up. One summary row goes to `log`."""
+    """k slow clients, trickling for `seconds` after the last one connected; then they hang
+    up. One summary row goes to `log`."""
     host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
     sel, conns, start = selectors.DefaultSelector(), {}, ctl.now()
     try:
@@ -43,7 +45,8 @@ def slow_round(ctl, k, seconds, log):
             s.send(HEAD)
             conns[s] = {"opened": ctl.now(), "cut": None}
             sel.register(s, selectors.EVENT_READ)
-        end, next_byte = start + seconds, ctl.now() + TRICKLE_S
+        all_in = ctl.now()  # a busy machine may take a while to connect k clients
+        end, next_byte = all_in + seconds, all_in + TRICKLE_S
         while ctl.now() < end:
             for key, _ in sel.select(timeout=max(0.0, min(next_byte, end) - ctl.now())):
                 try:
@@ -67,7 +70,7 @@ def slow_round(ctl, k, seconds, log):
             s.close()
         sel.close()
     held = [(c["cut"] or ctl.now()) - c["opened"] for c in conns.values()]
-    log.append({"K": k, "start": start, "end": ctl.now(),
+    log.append({"K": k, "start": start, "all connected": all_in, "end": ctl.now(),
                 "cut by server": sum(c["cut"] is not None for c in conns.values()),
                 "longest held (s)": round(max(held), 2), "shortest held (s)": round(min(held), 2)})
 
@@ -98,17 +101,18 @@ RUNS = {"broken": RunSpec("broken", overrides={"during_load": attack()}),
 
 
 def held_during(run, metric):
-    """Per round, the largest value of a program metric from HELD_FROM_S into the round to
-    its end: what the slow clients still hold once a 2 s header timeout had its chance."""
+    """Per round, the largest value of a program metric from HELD_FROM_S after its last
+    client connected to its end: what the slow clients still hold once a 2 s header timeout
+    had its chance."""
     ts, vs = run.series(metric)
     return [max(v for t, v in zip(ts, vs, strict=True)
-                if r["start"] + HELD_FROM_S <= t <= r["end"] - 0.1)
+                if r["all connected"] + HELD_FROM_S <= t <= r["end"] - 0.1)
             for r in run.data["rounds"]]
 
 
 def held_rows(broken, fixed):
-    """One row per round: what each server held HELD_FROM_S into it, and how the fixed
-    server treated the slow clients."""
+    """One row per round: what each server held HELD_FROM_S after its last client connected,
+    and how the fixed server treated the slow clients."""
     runs = {"broken": broken, "fixed": fixed}
     held = {f"{name}: {metric.removeprefix('expvar.')}": held_during(run, metric)
             for name, run in runs.items() for metric in ("expvar.conns_open", "goroutines")}
@@ -125,7 +129,8 @@ def slow_clients_hold_a_connection_and_a_goroutine_each(broken):
     evidence = []
     for r, conns, g in zip(rounds, held, gor, strict=True):
         evidence += [expect.at_least(conns, 0.95 * r["K"], f"connections the broken server held "
-                                     f"{HELD_FROM_S} s into the round of {r['K']} slow clients"),
+                                     f"{HELD_FROM_S} s after the last of {r['K']} slow clients "
+                                     "connected"),
                      expect.at_least(g, r["K"], "  its goroutines at the same time")]
     return [*evidence,
             expect.at_most(sum(r["cut by server"] for r in rounds), 0,
@@ -140,7 +145,7 @@ def the_fix_hangs_up_on_slow_clients_within_the_header_timeout(broken, fixed):
                                                                           "expvar.conns_open")
     gor_b, gor_f = held_during(broken, "goroutines"), held_during(fixed, "goroutines")
     evidence = [expect.at_most(conns, 0.05 * r["K"], f"connections the fixed server still held "
-                               f"{HELD_FROM_S} s into the round of {r['K']} slow clients")
+                               f"{HELD_FROM_S} s after the last of {r['K']} slow clients connected")
                 for r, conns in zip(rounds_f, held_f, strict=True)]
     return [*evidence,
             expect.at_least(sum(r["cut by server"] for r in rounds_f), sum(ks),
