@@ -247,3 +247,10 @@ def test_holds_states_a_yes_no_observation():
     assert expect.holds(True, "the answer was 431") == "✔ the answer was 431"
     with pytest.raises(expect.ExpectationFailed, match="the answer was 431"):
         expect.holds(False, "the answer was 431")
+
+
+def test_a_given_is_checked_but_not_shown_as_evidence():
+    assert expect.given(True, "the broken service sends no trace header") == \
+        "· given: the broken service sends no trace header"
+    with pytest.raises(expect.ExpectationFailed, match="given: it has no header"):
+        expect.given(False, "it has no header")

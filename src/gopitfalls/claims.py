@@ -98,7 +98,7 @@ class Judgement:
     def lines(self) -> list[str]:
         out = []
         for v in self.verdicts:
-            out += [s if s.startswith("✔") else f"✔ {s}" for s in v.evidence]
+            out += [s if s.startswith(("✔", "·")) else f"✔ {s}" for s in v.evidence]
             if v.failure:
                 out.append(f"✘ {v.claim.replace('_', ' ')}: {v.failure}")
         return out
@@ -107,7 +107,8 @@ class Judgement:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        rows = [f'<div style="color:{"#b00020" if ln.startswith("✘") else "#1a7f37"}">'
+        colors = {"✘": "#b00020", "·": "#555555"}
+        rows = [f'<div style="color:{colors.get(ln[:1], "#1a7f37")}">'
                 f"{html.escape(ln)}</div>" for ln in self.lines()]
         return '<div style="font-family:monospace;font-size:12px">' + "".join(rows) + "</div>"
 

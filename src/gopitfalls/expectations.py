@@ -129,6 +129,15 @@ def holds(condition: bool, what: str) -> str:
     return _check(bool(condition), what)
 
 
+def given(condition: bool, what: str) -> str:
+    """A fact about the setup, true by construction of the program (the broken service has
+    no trace header at all, say): checked, so a changed program is noticed, but shown as
+    "· given: ..." and never counted as evidence of the pitfall."""
+    if not condition:
+        raise ExpectationFailed(f"given: {what}")
+    return "· given: " + what
+
+
 def ratio_at_least(numerator: float, denominator: float, ratio: float, what: str) -> str:
     """numerator / denominator ≥ ratio (a zero denominator counts as 1, to stay finite)."""
     r = numerator / max(denominator, 1e-9 if denominator > 0 else 1)
