@@ -186,11 +186,13 @@ def one_error(a, status=503):
 
 def compare_rows(analyses):
     """Broken vs fixed: errors, log lines during the traffic (which started on a whole
-    second), candidates, body shapes and errors carrying a trace id."""
+    second; the server's start and stop lines left out), candidates, body shapes and
+    errors carrying a trace id."""
     rows = []
     for label, a in analyses.items():
         first_second = math.floor(a["errors"][0]["t0"])
-        during = [rec for rec in a["logs"] if rec["t"] is not None and rec["t"] >= first_second]
+        during = [rec for rec in a["logs"] if rec["t"] is not None and rec["t"] >= first_second
+                  and not any(s in rec["line"] for s in LIFECYCLE)]
         rows.append({"": label, "errors": len(a["errors"]),
                      "log lines during the traffic": len(during),
                      "log lines per error": round(len(during) / len(a["errors"]), 2),
