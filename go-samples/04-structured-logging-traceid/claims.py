@@ -5,7 +5,7 @@ The engine's load generator sends the same headers with every request, so the tr
 from a ``during_load`` hook: ``requests`` checkouts from ``threads`` client threads, each with
 its own W3C ``traceparent``. Every checkout is recorded in the run's data
 (``run.data["requests"]``: its index, order, whether it was declined, the header and trace id
-sent, the status and the X-Trace-Id the service gave back)."""
+sent, the status and the Trace-Id the service gave back)."""
 
 import json
 import re
@@ -42,13 +42,18 @@ def traceparent(i):
     return f"00-{trace_id}-{parent_id}-01", trace_id
 
 
+def header_id(r):
+    """The trace id written in the traceparent a request sent, lower-cased; "" if none."""
+    return r["header"].split("-")[1].lower() if r["header"] else ""
+
+
 def checkout(base_url, i):
     order = str(1000 + i)
     header, sent_id = traceparent(i)
     path = f"/checkout?order={order}" + ("&card=declined" if DECLINED(i) else "")
     answer = call(base_url + path, headers={"traceparent": header} if header else None,
                   timeout=10)
-    status, returned_id = answer.status or answer.error, answer.headers.get("X-Trace-Id")
+    status, returned_id = answer.status or answer.error, answer.headers.get("Trace-Id")
     return {"i": i, "order": order, "declined": DECLINED(i), "header": header,
             "sent_id": sent_id, "status": status, "returned_id": returned_id,
             # the id the client knows this request by: the one the service gave back, else its own
@@ -141,17 +146,20 @@ def a_failure_in_the_broken_log_names_no_request(broken):
     rows = attribution(broken)
     share = shares(rows)
     statuses = Counter(r["status"] for r in requests)
+    # Measured in 3 runs: 240 of 240 answered; 1224 lines (5 a checkout, 6 if declined):
+    # 5 a checkout is the floor; 19.6 % name their request (the 240 "checkout started" of
+    # 1224 lines, the same every run): 21 leaves 1.4 points.
     return [expect.at_least(statuses[200] + statuses[402], len(requests),
                             "checkouts answered 200 or 402"),
             expect.at_least(len(rows), 5 * len(requests), "request log lines"),
-            expect.at_most(share["by trace id"], 0,
-                           "% of broken log lines that carry the caller's trace id"),
-            expect.at_most(share["by trace id or order"], 25,
+            expect.given(share["by trace id"] == 0,
+                         "no broken log line carries a trace id (log.Printf never sees one)"),
+            expect.at_most(share["by trace id or order"], 21,
                            "% of broken log lines that name their request at all"),
             expect.at_most(share["failure lines"], 0,
                            "% of broken failure lines that name their request"),
-            expect.at_most(sum(1 for r in requests if r["returned_id"]), 0,
-                           "broken responses with an X-Trace-Id header")]
+            expect.given(not any(r["returned_id"] for r in requests),
+                         "the broken service sends no Trace-Id header (it has no trace id)")]
 
 
 @claim("fixed")
@@ -164,15 +172,23 @@ def every_fixed_line_carries_its_requests_trace_id(broken, fixed):
                         "% of fixed log lines that carry their request's trace id"),
         expect.at_least(fixed_share["failure lines"], 100,
                         "% of fixed failure lines tied to their request"),
-        expect.at_least(fixed_share["by trace id"] - broken_share["by trace id or order"], 75,
+        # measured 100 - 19.6 = 80.4 points in 3 runs (the same every run): 78 leaves 2.4
+        expect.at_least(fixed_share["by trace id"] - broken_share["by trace id or order"], 78,
                         "percentage points gained over the broken log"),
     ]
     fixed_timelines = timelines(rows)
-    expected_lines = {r["i"]: 6 if r["declined"] else 5 for r in requests}
-    complete = [i for i, n in expected_lines.items() if len(fixed_timelines.get(i, [])) == n]
+    complete = [r for r in requests if len(fixed_timelines.get(r["i"], [])) == 5]
     evidence.append(expect.at_least(
-        len(complete), len(requests),
-        "requests whose complete timeline (5 lines, 6 if declined) was rebuilt"))
+        len(complete), len(requests), "requests whose complete timeline (5 lines) was rebuilt"))
+    declined = [r for r in requests if r["declined"]]
+    once = [r for r in declined
+            if [level for _, level, msg, _ in fixed_timelines.get(r["i"], [])
+                if is_failure_line(msg)] == ["WARN"]]
+    evidence.append(expect.at_least(
+        len(once), len(declined),
+        f"declined checkouts logged exactly once, at WARN (of {len(declined)})"))
+    evidence.append(expect.at_most(sum('"level":"ERROR"' in r["line"] for r in rows), 0,
+                                   "fixed ERROR lines (a declined card is not a server error)"))
     valid = [r for r in requests if r["sent_id"]]
     followed = [r for r in valid if r["returned_id"] == r["sent_id"]]
     evidence.append(expect.at_least(
@@ -180,10 +196,12 @@ def every_fixed_line_carries_its_requests_trace_id(broken, fixed):
         f"callers with a valid traceparent whose trace id the service kept (of {len(valid)})"))
     fresh = [r for r in requests if not r["sent_id"]]
     fresh_ids = {r["returned_id"] for r in fresh
-                 if r["returned_id"] and re.fullmatch(r"[0-9a-f]{32}", r["returned_id"])}
+                 if r["returned_id"] and re.fullmatch(r"[0-9a-f]{32}", r["returned_id"])
+                 and r["returned_id"] != header_id(r)}
     evidence.append(expect.at_least(
         len(fresh_ids), len(fresh),
-        f"callers without a valid traceparent that got a new, distinct id (of {len(fresh)})"))
+        f"callers without a valid traceparent that got a new, distinct id, not one read "
+        f"from their header (of {len(fresh)})"))
     statuses = Counter(r["status"] for r in requests)
     evidence.append(expect.at_least(statuses[402], sum(r["declined"] for r in requests),
                                     "declined checkouts answered 402"))

@@ -3,11 +3,12 @@ matters and by the lab checker (see gopitfalls.claims).
 
 The traffic comes from a ``during_load`` hook, so that every response can be kept: a paced
 mix of good and failing requests (eight kinds, three in four failing) from ``threads`` client
-threads, one caller in four traced with a W3C ``traceparent``. Every response is recorded in
-the run's data (``run.data["responses"]``: kind, wall-clock start and end, status (None when
-no answer came, ``error`` then says why), headers, body, and the trace id the caller sent, if
-any). A claim then plays the on-call engineer: for
-each error the client saw, which server log lines could belong to it?"""
+threads, one caller in four traced with a W3C ``traceparent`` (one traced caller in three of
+those with a malformed one). Every response is recorded in the run's data
+(``run.data["responses"]``: kind, wall-clock start and end, status (None when no answer
+came, ``error`` then says why), headers, body, the trace id the caller sent in a valid
+header, if any, and the one in a malformed header, if any). A claim then plays the on-call
+engineer: for each error the client saw, which server log lines could belong to it?"""
 
 import json
 import math
@@ -41,17 +42,28 @@ KINDS = [  # (label, method, path for request number i, body)
 ]
 
 
+# Traceparent headers that W3C trace context calls invalid, each close to a valid one: the
+# service must not take their trace id (a caller's mistake would become the trace's id).
+MALFORMED = {"upper-case hex": lambda t, p: f"00-{t.upper()}-{p}-01",
+             "all-zero parent id": lambda t, p: f"00-{t}-{'0' * 16}-01",
+             "version ff": lambda t, p: f"ff-{t}-{p}-01"}
+
+
 def send(base_url, i):
     label, method, path, body = KINDS[i % len(KINDS)]
     headers = {"Content-Type": "application/json"} if body else {}
-    parent = None
+    parent = malformed = None
     if i % 4 == 3:  # a traced caller: W3C trace context
-        parent = f"{random.getrandbits(128):032x}"
-        headers["traceparent"] = f"00-{parent}-{random.getrandbits(64):016x}-01"
+        trace, span = f"{random.getrandbits(128):032x}", f"{random.getrandbits(64):016x}"
+        if i % 12 == 11:  # one traced caller in three sends a malformed header
+            name, make = list(MALFORMED.items())[i // 12 % len(MALFORMED)]
+            headers["traceparent"], malformed = make(trace, span), (name, trace)
+        else:
+            headers["traceparent"], parent = f"00-{trace}-{span}-01", trace
     answer = traffic.call(base_url + path(i), method, body=body, headers=headers)
     return {"kind": label, "t0": answer.started, "t1": answer.ended, "status": answer.status,
             "headers": answer.headers, "body": answer.text, "parent": parent,
-            "error": answer.error}
+            "malformed": malformed, "error": answer.error}
 
 
 def paced_traffic(rate=60, seconds=3, threads=8):
@@ -105,6 +117,28 @@ def candidates(resp, logs):
     return [rec for rec in logs if rec["t"] is not None and lo <= rec["t"] <= hi]
 
 
+# The inner layers' own wording, as their errors say it ("place order: reserve 5 of sku-rare
+# (have 2): out of stock"): it belongs in the log line, not in what the client reads.
+INTERNAL = re.compile(r"get order|place order|reserve \d+ of|shard \d|\(have \d+\)")
+STORE_ERRORS = (404, 409, 503)  # the statuses of errors that come from the store
+
+
+def internal_text(resp):
+    """The inner layers' wording an error body carries, or None."""
+    m = INTERNAL.search(resp["body"])
+    return m.group(0) if m else None
+
+
+def fresh_ids(run):
+    """(callers that sent a malformed traceparent, those of them whose Trace-Id is a new,
+    distinct id: 32 lower-case hex digits, not the id in their header)."""
+    bad = [r for r in run.data["responses"] if r["malformed"]]
+    got = {r["headers"].get("Trace-Id") for r in bad
+           if re.fullmatch(r"[0-9a-f]{32}", r["headers"].get("Trace-Id") or "")
+           and r["headers"]["Trace-Id"] != r["malformed"][1]}
+    return bad, got
+
+
 def shape(resp):
     """An error body's shape: "text", or its sorted JSON member names."""
     value = body_json(resp)
@@ -152,11 +186,13 @@ def one_error(a, status=503):
 
 def compare_rows(analyses):
     """Broken vs fixed: errors, log lines during the traffic (which started on a whole
-    second), candidates, body shapes and errors carrying a trace id."""
+    second; the server's start and stop lines left out), candidates, body shapes and
+    errors carrying a trace id."""
     rows = []
     for label, a in analyses.items():
         first_second = math.floor(a["errors"][0]["t0"])
-        during = [rec for rec in a["logs"] if rec["t"] is not None and rec["t"] >= first_second]
+        during = [rec for rec in a["logs"] if rec["t"] is not None and rec["t"] >= first_second
+                  and not any(s in rec["line"] for s in LIFECYCLE)]
         rows.append({"": label, "errors": len(a["errors"]),
                      "log lines during the traffic": len(during),
                      "log lines per error": round(len(during) / len(a["errors"]), 2),
@@ -169,26 +205,37 @@ def compare_rows(analyses):
 @claim("broken")
 def a_broken_error_could_be_any_of_many_log_lines(broken):
     b = analyse(broken)
-    return [expect.at_least(len(b["errors"]), 60, "broken: error responses received"),
-            expect.at_most(sum(trace_id(r) is not None for r in b["errors"]), 0,
-                           "broken: error responses carrying anything that identifies the "
-                           "request"),
-            expect.at_least(b["median"], 10,
+    conflicts = [r for r in b["errors"] if r["status"] == 409]
+    example = conflicts[0]["body"].strip() if conflicts else None
+    # Measured in 3 runs: 135 errors of 180 requests (six of eight kinds fail): 128 leaves
+    # 5 %; median 98 candidate lines (min 97): 75 leaves 23 %; 3 body shapes every run;
+    # 22 of 22 409 bodies carried the store's words.
+    return [expect.at_least(len(b["errors"]), 128, "broken: error responses received"),
+            expect.given(not any(trace_id(r) for r in b["errors"]),
+                         "no broken error response carries a trace id (the broken service "
+                         "has none)"),
+            expect.at_least(b["median"], 75,
                             "broken: candidate log lines for the median error"),
-            expect.at_least(len(b["shapes"]), 2, "broken: distinct error body shapes")]
+            expect.at_least(len(b["shapes"]), 3, "broken: distinct error body shapes"),
+            expect.at_least(sum(internal_text(r) is not None for r in conflicts),
+                            max(1, len(conflicts)),
+                            f"broken: 409 bodies that carry the store's own message (of "
+                            f"{len(conflicts)}; {example})")]
 
 
 @claim("fixed")
 def the_fix_ties_every_error_to_exactly_one_log_line(broken, fixed):
     b, f = analyse(broken), analyse(fixed)
     problems = [body_json(r) or {} for r in f["errors"]]
+    # The broken thresholds as in the claim above; fixed: 135 errors (128 leaves 5 %), and
+    # 1 candidate line for every one of them (exactly: one trace id, one log line).
     evidence = [
-        expect.at_least(b["median"], 10,
+        expect.at_least(b["median"], 75,
                         "broken: candidate log lines for the median error"),
-        expect.at_least(len(f["errors"]), 60, "fixed: error responses received"),
+        expect.at_least(len(f["errors"]), 128, "fixed: error responses received"),
         expect.at_most(max(f["counts"]), 1, "fixed: candidate log lines, worst error"),
         expect.at_least(min(f["counts"]), 1, "fixed: candidate log lines, best error"),
-        expect.at_least(len(b["shapes"]), 2, "broken: distinct error body shapes"),
+        expect.at_least(len(b["shapes"]), 3, "broken: distinct error body shapes"),
         expect.at_most(len(f["shapes"]), 1,
                        f"fixed: distinct error body shapes {list(f['shapes'])}"),
     ]
@@ -202,6 +249,16 @@ def the_fix_ties_every_error_to_exactly_one_log_line(broken, fixed):
     evidence.append(expect.at_least(
         sum(r["headers"].get("Trace-Id") == r["parent"] for r in traced), len(traced),
         f"fixed: answers to traced callers that kept the caller's trace id (of {len(traced)})"))
+    bad, fresh = fresh_ids(fixed)
+    evidence.append(expect.at_least(
+        len(fresh), max(1, len(bad)),
+        f"fixed: callers with a malformed traceparent ({', '.join(MALFORMED)}) that got a new, "
+        f"distinct trace id instead (of {len(bad)})"))
+    store_errors = [r for r in f["errors"] if r["status"] in STORE_ERRORS]
+    evidence.append(expect.at_most(
+        sum(internal_text(r) is not None for r in f["errors"]), 0,
+        f"fixed: error bodies that carry the inner layers' wording (of {len(f['errors'])}, "
+        f"{len(store_errors)} of them 404, 409 or 503 from the store)"))
     untraced = [rec["line"] for rec in f["logs"]
                 if not rec["trace_id"] and not any(s in rec["line"] for s in LIFECYCLE)]
     evidence.append(expect.at_most(

@@ -1,8 +1,9 @@
 // A catalog search service: GET /items?q=tea returns the matching items, at most
 // MAX_ITEMS of them, from the catalog database at DATABASE_URL, within REQUEST_TIMEOUT.
 // POST /admin/reload re-reads the settings from the environment, with KEY=VALUE lines
-// in the request body taking precedence (a config push). GET /config shows the
-// settings in effect; GET /healthz says whether the service is up.
+// in the request body taking precedence (a config push); it needs the ADMIN_TOKEN as
+// a bearer token. GET /config shows the settings in effect, with the database
+// password redacted; GET /healthz says whether the service is up.
 //
 // The fix, in three steps:
 //  1. Load(getenv) (Config, error) parses and validates every setting and reports all
@@ -13,11 +14,16 @@
 //  3. a reload builds a whole new Config and swaps it in with an atomic.Pointer; a
 //     request takes one snapshot at its start and uses it throughout, so it never sees
 //     a mix of old and new settings, and no variable is written while it is read.
+//
+// Not part of the three steps, but what a production service owes its settings: a
+// reload is an admin action, so it needs the ADMIN_TOKEN (lesson 08 shows an admin
+// route left open), and /config never shows the database password.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"expvar"
@@ -44,6 +50,7 @@ type Config struct {
 	DatabaseURL    string
 	RequestTimeout time.Duration
 	MaxItems       int
+	AdminToken     string // bearer token of POST /admin/reload; empty: reloads are off
 }
 
 // Load reads the settings through getenv (os.Getenv in main, a map in tests), applies
@@ -79,6 +86,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		cfg.MaxItems = n
 	}
+	cfg.AdminToken = getenv("ADMIN_TOKEN")
 	if len(problems) > 0 {
 		return Config{}, errors.New(strings.Join(problems, "; "))
 	}
@@ -156,7 +164,7 @@ func (s *server) handleItems(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) handleConfig(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
-	writeJSON(w, map[string]any{"database_url": cfg.DatabaseURL,
+	writeJSON(w, map[string]any{"database_url": redacted(cfg.DatabaseURL),
 		"request_timeout": cfg.RequestTimeout.String(), "max_items": cfg.MaxItems})
 }
 
@@ -200,6 +208,35 @@ func parseSettings(r io.Reader) (map[string]string, error) {
 	return settings, sc.Err()
 }
 
+// redacted is the database URL as /config shows it, its password replaced by "xxxxx"
+// (url.URL.Redacted): /config is for reading settings, not secrets. The admin token
+// is not shown at all.
+func redacted(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparseable, not shown)"
+	}
+	return u.Redacted()
+}
+
+// adminOnly passes a request on only if it carries the admin token of the settings in
+// effect, as "Authorization: Bearer <token>"; with no ADMIN_TOKEN set, nothing passes.
+// A reload changes what the service does, so it is no route for any caller (lesson 08).
+// ConstantTimeCompare takes as long wherever the first wrong byte is, so the answer's
+// timing does not give the token away byte by byte.
+func adminOnly(cfg *atomic.Pointer[Config], next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := cfg.Load().AdminToken
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "reload needs the admin token", http.StatusUnauthorized)
+			return
+		}
+		next(w, r)
+	}
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
@@ -209,7 +246,7 @@ func (s *server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items", s.handleItems)
 	mux.HandleFunc("GET /config", s.handleConfig)
-	mux.HandleFunc("POST /admin/reload", s.handleReload)
+	mux.HandleFunc("POST /admin/reload", adminOnly(&s.cfg, s.handleReload))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -13,7 +13,10 @@ import (
 	"time"
 )
 
-const testDB = "postgres://catalog@db.internal:5432/catalog"
+const (
+	testDB    = "postgres://catalog@db.internal:5432/catalog"
+	testToken = "test-admin-token"
+)
 
 // env is a fake environment for Load.
 type env map[string]string
@@ -40,6 +43,17 @@ func getItems(t *testing.T, h http.Handler, query string) (int, page) {
 		}
 	}
 	return rec.Code, p
+}
+
+// reload POSTs settings to /admin/reload with the given bearer token ("" for none).
+func reload(h http.Handler, body, token string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", "/admin/reload", strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
 func TestLoad(t *testing.T) {
@@ -118,7 +132,8 @@ func TestItemsWithoutDatabase(t *testing.T) {
 // configuration, and -race finds nothing.
 func TestReloadWhileServing(t *testing.T) {
 	t.Setenv("DATABASE_URL", testDB) // the reload reads the environment under the pushed lines
-	h := newServer(mustLoad(t, env{"DATABASE_URL": testDB, "MAX_ITEMS": "5"})).routes()
+	t.Setenv("ADMIN_TOKEN", testToken)
+	h := newServer(mustLoad(t, env{"DATABASE_URL": testDB, "MAX_ITEMS": "5", "ADMIN_TOKEN": testToken})).routes()
 	done := make(chan struct{})
 	reloader := make(chan struct{})
 	go func() {
@@ -129,9 +144,7 @@ func TestReloadWhileServing(t *testing.T) {
 				return
 			default:
 			}
-			rec := httptest.NewRecorder()
-			body := []string{"MAX_ITEMS=5", "MAX_ITEMS=10"}[i%2]
-			h.ServeHTTP(rec, httptest.NewRequest("POST", "/admin/reload", strings.NewReader(body)))
+			rec := reload(h, []string{"MAX_ITEMS=5", "MAX_ITEMS=10"}[i%2], testToken)
 			if rec.Code != 200 {
 				t.Errorf("reload: %d %s", rec.Code, rec.Body)
 				return
@@ -156,14 +169,56 @@ func TestReloadWhileServing(t *testing.T) {
 // A reload with a bad setting is refused and the running configuration stays.
 func TestReloadRejectsBadSettings(t *testing.T) {
 	t.Setenv("DATABASE_URL", testDB)
-	h := newServer(mustLoad(t, env{"DATABASE_URL": testDB, "MAX_ITEMS": "5"})).routes()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/admin/reload", strings.NewReader("MAX_ITEMS=abc")))
+	t.Setenv("ADMIN_TOKEN", testToken)
+	h := newServer(mustLoad(t, env{"DATABASE_URL": testDB, "MAX_ITEMS": "5", "ADMIN_TOKEN": testToken})).routes()
+	rec := reload(h, "MAX_ITEMS=abc", testToken)
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `MAX_ITEMS "abc"`) {
 		t.Fatalf("reload: %d %q, want 400 naming MAX_ITEMS", rec.Code, rec.Body)
 	}
 	if status, p := getItems(t, h, ""); status != 200 || len(p.Items) != 5 {
 		t.Fatalf("after a refused reload: %d with %d items, want 200 with 5", status, len(p.Items))
+	}
+}
+
+// A reload without the admin token, or with a wrong one, is refused and changes
+// nothing; with no ADMIN_TOKEN configured, no reload is accepted at all.
+func TestReloadNeedsTheAdminToken(t *testing.T) {
+	t.Setenv("DATABASE_URL", testDB)
+	t.Setenv("ADMIN_TOKEN", testToken)
+	h := newServer(mustLoad(t, env{"DATABASE_URL": testDB, "MAX_ITEMS": "5", "ADMIN_TOKEN": testToken})).routes()
+	for _, token := range []string{"", "wrong-token", testToken + "x"} {
+		if rec := reload(h, "MAX_ITEMS=7", token); rec.Code != 401 || rec.Header().Get("WWW-Authenticate") != "Bearer" {
+			t.Errorf("token %q: %d %q, want 401 with WWW-Authenticate: Bearer", token, rec.Code, rec.Body)
+		}
+	}
+	if status, p := getItems(t, h, ""); status != 200 || len(p.Items) != 5 {
+		t.Fatalf("after refused reloads: %d with %d items, want 200 with 5", status, len(p.Items))
+	}
+	if rec := reload(h, "MAX_ITEMS=7", testToken); rec.Code != 200 {
+		t.Fatalf("with the token: %d %q", rec.Code, rec.Body)
+	}
+	off := newServer(mustLoad(t, env{"DATABASE_URL": testDB})).routes()
+	if rec := reload(off, "MAX_ITEMS=7", ""); rec.Code != 401 {
+		t.Errorf("no ADMIN_TOKEN configured: %d, want 401", rec.Code)
+	}
+}
+
+// /config shows the database URL without its password, and never the admin token.
+func TestConfigHidesSecrets(t *testing.T) {
+	const dsn = "postgres://catalog:pw-s3cret@db.internal:5432/catalog?sslmode=require"
+	h := newServer(mustLoad(t, env{"DATABASE_URL": dsn, "ADMIN_TOKEN": testToken})).routes()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/config", nil))
+	var got map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	body := rec.Body.String()
+	if strings.Contains(body, "pw-s3cret") || strings.Contains(body, testToken) {
+		t.Errorf("/config shows a secret: %s", body)
+	}
+	if want := "postgres://catalog:xxxxx@db.internal:5432/catalog?sslmode=require"; got["database_url"] != want {
+		t.Errorf("database_url %v, want %s", got["database_url"], want)
 	}
 }
 

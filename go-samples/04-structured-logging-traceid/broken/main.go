@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"expvar"
@@ -87,10 +88,7 @@ func routes() http.Handler {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-	}
+	addr := cmp.Or(os.Getenv("ADDR"), "127.0.0.1:8080")
 	log.Printf("listening on %s", addr)
 	log.Fatal(http.ListenAndServe(addr, routes()))
 }

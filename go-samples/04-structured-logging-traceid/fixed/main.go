@@ -3,14 +3,16 @@
 // provider declines the card and the checkout fails with 402.
 //
 // The fix, in three steps:
-//  1. log/slog with a JSON handler on stderr: one JSON object per line, with a
-//     nanosecond timestamp, a level, a message and named attributes;
+//  1. log/slog with a JSON handler on stderr, set as the default logger: one JSON
+//     object per line, with a nanosecond timestamp, a level, a message and named
+//     attributes; a declined card is logged once, at WARN, where the checkout gives up
+//     (a declined card is the customer's problem, not the service's: no ERROR);
 //  2. a middleware (withTrace) that takes the trace id from a valid W3C traceparent
-//     header, or makes a new one, returns it in the X-Trace-Id response header, and
+//     header, or makes a new one, returns it in the Trace-Id response header, and
 //     stores it in the request context under an unexported key type (a string key
 //     like "trace_id" can collide with any other package that picks the same string);
 //  3. a slog.Handler wrapper (traceHandler) that adds trace_id from the context to
-//     every record, and every log call passes the context (InfoContext, ErrorContext).
+//     every record, and every log call passes the context (InfoContext, WarnContext).
 package main
 
 import (
@@ -88,8 +90,7 @@ func charge(ctx context.Context, c cart, card string) error {
 	slog.InfoContext(ctx, "charging card", "cents", c.cents)
 	call(ctx)
 	if card == "declined" {
-		slog.WarnContext(ctx, "payment failed", "err", errDeclined)
-		return errDeclined
+		return errDeclined // logged once, by the caller that decides what it means
 	}
 	return nil
 }
@@ -102,7 +103,7 @@ func checkout(w http.ResponseWriter, r *http.Request) {
 	reserveStock(ctx, c)
 	if err := charge(ctx, c, r.URL.Query().Get("card")); err != nil {
 		checkoutsFailed.Add(1)
-		slog.ErrorContext(ctx, "checkout failed", "order", order, "err", err)
+		slog.WarnContext(ctx, "checkout failed", "order", order, "err", err)
 		http.Error(w, "payment declined", http.StatusPaymentRequired)
 		return
 	}
@@ -124,7 +125,8 @@ func withTrace(next http.Handler) http.Handler {
 		if !ok {
 			traceID = traceparent.NewTraceID()
 		}
-		w.Header().Set("X-Trace-Id", traceID)
+		// No "X-" prefix: RFC 6648 retired it for new headers; lesson 12 uses the same name.
+		w.Header().Set("Trace-Id", traceID)
 		ctx := context.WithValue(r.Context(), traceKey{}, traceID)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -133,6 +133,27 @@ func TestTraceparentIsHonoured(t *testing.T) {
 	}
 }
 
+// A traceparent that W3C trace context calls invalid, however close to a valid one,
+// does not give its trace id: the request starts a new trace.
+func TestMalformedTraceparentStartsANewTrace(t *testing.T) {
+	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(io.Discard, nil)}))
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, header := range []string{
+		"00-" + strings.ToUpper(id) + "-00f067aa0ba902b7-01", // upper-case hex
+		"00-" + id + "-0000000000000000-01",                  // all-zero parent id
+		"ff-" + id + "-00f067aa0ba902b7-01",                  // version ff
+	} {
+		req := httptest.NewRequest("GET", "/api/orders/5000", nil)
+		req.Header.Set("traceparent", header)
+		rec := httptest.NewRecorder()
+		newHandler().ServeHTTP(rec, req)
+		got := rec.Header().Get("Trace-Id")
+		if len(got) != 32 || got == id || strings.ToLower(got) != got {
+			t.Errorf("traceparent %q: Trace-Id %q, want a new id of 32 lower-case hex digits", header, got)
+		}
+	}
+}
+
 func TestSuccessIsNotLogged(t *testing.T) {
 	logs := &lessontest.SyncBuffer{}
 	slog.SetDefault(slog.New(traceHandler{slog.NewJSONHandler(logs, nil)}))
