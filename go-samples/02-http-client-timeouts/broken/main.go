@@ -43,8 +43,8 @@ func newMux(upstream string) *http.ServeMux {
 }
 
 // countCallersGone counts the requests whose caller left while the handler still ran:
-// net/http reads an idle inbound connection in the background and cancels r.Context()
-// as soon as it sees the caller close it. (The lesson's instrument, not part of the fix.)
+// net/http reads the inbound connection in the background while the handler runs and
+// cancels r.Context() when the caller closes it. (The lesson's instrument, not the fix.)
 func countCallersGone(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		stop := context.AfterFunc(r.Context(), func() { callersGone.Add(1) })

@@ -29,7 +29,7 @@ func TestQuoteHangsWithHangingUpstream(t *testing.T) {
 	}
 }
 
-// The server does notice the caller leaving: net/http reads the idle inbound connection
+// The server does notice the caller leaving: net/http reads the inbound connection
 // in the background and cancels r.Context() on EOF. The handler never looks at it, so it
 // keeps waiting, and the inbound socket stays open until it returns.
 func TestServerSeesTheCallerLeaveButTheHandlerWaitsOn(t *testing.T) {
