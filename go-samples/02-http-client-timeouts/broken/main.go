@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"expvar"
 	"fmt"
 	"io"
@@ -16,7 +17,10 @@ import (
 	"os"
 )
 
-var upstreamCalls = expvar.NewInt("upstream_calls")
+var (
+	upstreamCalls = expvar.NewInt("upstream_calls")
+	callersGone   = expvar.NewInt("callers_gone_while_handling") // see countCallersGone
+)
 
 func newMux(upstream string) *http.ServeMux {
 	mux := http.NewServeMux()
@@ -38,6 +42,17 @@ func newMux(upstream string) *http.ServeMux {
 	return mux
 }
 
+// countCallersGone counts the requests whose caller left while the handler still ran:
+// net/http reads the inbound connection in the background while the handler runs and
+// cancels r.Context() when the caller closes it. (The lesson's instrument, not the fix.)
+func countCallersGone(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stop := context.AfterFunc(r.Context(), func() { callersGone.Add(1) })
+		defer stop() // r.Context() also ends when the handler returns: that is not counted
+		next.ServeHTTP(w, r)
+	})
+}
+
 func main() {
 	mux := newMux(os.Getenv("UPSTREAM_URL"))
 	addr := os.Getenv("ADDR")
@@ -47,5 +62,5 @@ func main() {
 	log.Printf("listening on %s", addr)
 	// No server timeouts either: a client that never finishes its headers holds a
 	// connection forever (lesson 20 shows that one).
-	log.Fatal(http.ListenAndServe(addr, mux))
+	log.Fatal(http.ListenAndServe(addr, countCallersGone(mux)))
 }

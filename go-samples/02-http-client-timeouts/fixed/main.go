@@ -3,10 +3,14 @@
 // The fix, in three steps:
 //  1. an http.Client with an overall Timeout and a Transport with dial, TLS-handshake
 //     and response-header timeouts (never http.DefaultClient);
-//  2. the outbound request carries a deadline derived from the inbound request's
-//     context (NewRequestWithContext), so it ends when the caller leaves or the budget runs out;
-//  3. the server bounds its side too: ReadHeaderTimeout, and a handler budget that
-//     answers 504 Gateway Timeout instead of hanging.
+//  2. a handler budget: the outbound request carries a deadline derived from the
+//     inbound request's context (NewRequestWithContext + client.Do), so it ends when
+//     the caller leaves or the budget runs out;
+//  3. the budget becomes a status: 504 Gateway Timeout when it runs out, 502 when the
+//     upstream fails.
+//
+// The server side (every http.Server timeout, graceful shutdown) is internal/serve's,
+// as in every fixed sample; lesson 20 is about it.
 package main
 
 import (
@@ -20,9 +24,14 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
-var upstreamCalls = expvar.NewInt("upstream_calls")
+var (
+	upstreamCalls = expvar.NewInt("upstream_calls")
+	callersGone   = expvar.NewInt("callers_gone_while_handling") // see countCallersGone
+)
 
 // budget is how long one quote may take end to end, upstream call included.
 const budget = time.Second
@@ -48,7 +57,7 @@ func newMux(upstream string) *http.ServeMux {
 		ctx, cancel := context.WithTimeout(r.Context(), budget)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, upstream+"/price", nil)
-		if err != nil {
+		if err != nil { // a malformed UPSTREAM_URL
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -72,18 +81,21 @@ func newMux(upstream string) *http.ServeMux {
 	return mux
 }
 
+// countCallersGone counts the requests whose caller left while the handler still ran:
+// net/http reads the inbound connection in the background while the handler runs and
+// cancels r.Context() when the caller closes it. (The lesson's instrument, not the fix.)
+func countCallersGone(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stop := context.AfterFunc(r.Context(), func() { callersGone.Add(1) })
+		defer stop() // r.Context() also ends when the handler returns: that is not counted
+		next.ServeHTTP(w, r)
+	})
+}
+
 func main() {
 	mux := newMux(os.Getenv("UPSTREAM_URL"))
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), countCallersGone(mux)); err != nil {
+		log.Fatal(err)
 	}
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           mux,
-		ReadHeaderTimeout: 2 * time.Second,
-		IdleTimeout:       30 * time.Second,
-	}
-	log.Printf("listening on %s", addr)
-	log.Fatal(srv.ListenAndServe())
 }

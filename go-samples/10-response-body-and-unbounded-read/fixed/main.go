@@ -2,11 +2,15 @@
 //
 // The fix, in three steps:
 //  1. defer resp.Body.Close() right after the error check, on every path. Close lets
-//     the transport reuse the connection (since Go 1.27 it drains what is left of a
-//     small body itself, so reading to EOF first is no longer needed);
-//  2. bound what is read: io.LimitReader(resp.Body, max+1) on the client side (more
+//     the transport reuse the connection: it drains an unread remainder of at most
+//     256 KiB itself (for at most 50 ms, in the background), so reading to EOF first
+//     is not needed for small bodies; a larger remainder closes the connection;
+//  2. bound what is read: an io.LimitedReader of max+1 bytes on the client side (more
 //     than max means 502), http.MaxBytesReader on the server side (413);
 //  3. stream with json.Decoder instead of buffering the whole body.
+//
+// The idle pool per upstream host is a setting of its own, MAX_IDLE_CONNS_PER_HOST
+// (default 2, the default transport's): it matters when many calls run at once.
 package main
 
 import (
@@ -18,62 +22,54 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"gopitfalls/samples/internal/serve"
 )
-
-var itemsImported = expvar.NewInt("items_imported")
 
 const (
 	maxCatalogBytes = 8 << 20 // a catalog larger than this is refused, not buffered
 	maxUploadBytes  = 1 << 20
 )
 
-var errTooLarge = errors.New("catalog larger than the limit")
+var itemsImported = expvar.NewInt("items_imported")
 
-// importCatalog counts the items of {"items": [...]}, decoding one item at a time and
-// reading at most max bytes: memory stays flat whatever the upstream sends.
-func importCatalog(body io.Reader, max int64) (int, error) {
-	limited := &io.LimitedReader{R: body, N: max + 1}
-	dec := json.NewDecoder(limited)
+// importCatalog counts the items of {"items": [...]}, decoding one item at a time:
+// memory stays flat however long the catalog is.
+func importCatalog(body io.Reader) (int, error) {
+	dec := json.NewDecoder(body)
+	if err := expectDelim(dec, '{'); err != nil {
+		return 0, err
+	}
 	count := 0
-	err := func() error {
-		if err := expectDelim(dec, '{'); err != nil {
-			return err
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return count, err
+		}
+		if key != "items" {
+			var skipped json.RawMessage
+			if err := dec.Decode(&skipped); err != nil {
+				return count, err
+			}
+			continue
+		}
+		if err := expectDelim(dec, '['); err != nil {
+			return count, err
 		}
 		for dec.More() {
-			key, err := dec.Token()
-			if err != nil {
-				return err
+			var item string
+			if err := dec.Decode(&item); err != nil {
+				return count, err
 			}
-			if key != "items" {
-				var skipped json.RawMessage
-				if err := dec.Decode(&skipped); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := expectDelim(dec, '['); err != nil {
-				return err
-			}
-			for dec.More() {
-				var item string
-				if err := dec.Decode(&item); err != nil {
-					return err
-				}
-				count++
-			}
-			if err := expectDelim(dec, ']'); err != nil {
-				return err
-			}
+			count++
 		}
-		return nil
-	}()
-	if limited.N <= 0 {
-		return count, errTooLarge
+		if err := expectDelim(dec, ']'); err != nil {
+			return count, err
+		}
 	}
-	return count, err
+	return count, nil
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -88,12 +84,11 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 }
 
 func newMux(upstream string) *http.ServeMux {
-	// One client for the upstream, with a pool large enough for the concurrency we
-	// expect: the default keeps only 2 idle connections per host and closes the rest.
-	client := &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second},
-	}
+	// One client for the upstream: the default transport's settings, the idle pool of
+	// maxIdleConnsPerHost (below), and an overall timeout (lesson 02).
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = maxIdleConnsPerHost()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stock", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := client.Get(upstream + "/stock?sku=" + r.URL.Query().Get("sku"))
@@ -115,8 +110,10 @@ func newMux(upstream string) *http.ServeMux {
 			return
 		}
 		defer resp.Body.Close()
-		n, err := importCatalog(resp.Body, maxCatalogBytes)
-		if errors.Is(err, errTooLarge) {
+		// Read one byte more than the limit: if that byte arrives, the catalog is too large.
+		limited := &io.LimitedReader{R: resp.Body, N: maxCatalogBytes + 1}
+		n, err := importCatalog(limited)
+		if limited.N <= 0 {
 			http.Error(w, fmt.Sprintf("catalog exceeds %d bytes", maxCatalogBytes),
 				http.StatusBadGateway)
 			return
@@ -143,6 +140,16 @@ func newMux(upstream string) *http.ServeMux {
 		fmt.Fprintf(w, "received %d items\n", len(items))
 	})
 	return mux
+}
+
+// maxIdleConnsPerHost is $MAX_IDLE_CONNS_PER_HOST, or the default transport's 2.
+// A connection that comes back while the pool is full is closed: size it for the
+// calls that run at once, not for Close to work.
+func maxIdleConnsPerHost() int {
+	if n, err := strconv.Atoi(os.Getenv("MAX_IDLE_CONNS_PER_HOST")); err == nil && n > 0 {
+		return n
+	}
+	return http.DefaultMaxIdleConnsPerHost
 }
 
 func main() {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingUpstream answers /stock with a small body and /catalog with n items,
@@ -54,6 +55,43 @@ func TestStockReusesOneConnection(t *testing.T) {
 	// faster and dials a fresh one. Without Close every request dials (see broken).
 	if n := conns.Load(); n > 10 {
 		t.Fatalf("50 requests opened %d upstream connections, want them reused", n)
+	}
+}
+
+// Close drains what is left of a body only up to 256 KiB (net/http's
+// maxPostCloseReadBytes) and then reuses the connection; a larger remainder closes it.
+// /stock never reads the body, so the whole body is the remainder.
+func TestCloseDrainsUpTo256KiB(t *testing.T) {
+	for _, tc := range []struct {
+		size      int
+		maxConns  int64
+		minConns  int64
+		reuseWord string
+	}{
+		{size: 240 << 10, maxConns: 5, minConns: 1, reuseWord: "reused"},
+		{size: 272 << 10, maxConns: 20, minConns: 20, reuseWord: "closed"},
+	} {
+		var conns atomic.Int64
+		body := strings.Repeat("x", tc.size)
+		up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, body)
+		}))
+		up.Config.ConnState = func(c net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		up.Start()
+		mux := newMux(up.URL)
+		for range 20 {
+			mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/stock?sku=a", nil))
+			time.Sleep(5 * time.Millisecond) // the drain runs in the background
+		}
+		up.Close()
+		if n := conns.Load(); n < tc.minConns || n > tc.maxConns {
+			t.Errorf("%d KiB unread: 20 requests opened %d connections, want the connection %s",
+				tc.size>>10, n, tc.reuseWord)
+		}
 	}
 }
 
