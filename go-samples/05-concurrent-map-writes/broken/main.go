@@ -13,6 +13,7 @@
 // MODE=counters skips the per-page map, so the process survives and the lost updates
 // of the int can be measured: compare views_received (an expvar.Int, which is atomic)
 // with total_views (the service's own int, in GET /stats and as an expvar).
+// INCREMENT=plain counts with a bare totalViews++ instead of the wider split below.
 package main
 
 import (
@@ -25,16 +26,20 @@ import (
 
 var viewsReceived = expvar.NewInt("views_received")
 
-// total_views publishes the service's own counter next to views_received.
-func init() { expvar.Publish("total_views", expvar.Func(func() any { return totalViews })) }
-
 // trackPages is false with MODE=counters: only the site-wide counter is kept.
 var trackPages = os.Getenv("MODE") != "counters"
 
+// plainIncrement is true with INCREMENT=plain: the counter is bumped with totalViews++.
+var plainIncrement = os.Getenv("INCREMENT") == "plain"
+
+// The counts: package-level variables, written by every request's goroutine.
 var (
 	pageViews  = map[string]int{} // views per page
 	totalViews int64              // views of every page
 )
+
+// total_views publishes the service's own counter next to views_received.
+func init() { expvar.Publish("total_views", expvar.Func(func() any { return totalViews })) }
 
 type badge struct {
 	Page  string `json:"page"`
@@ -47,11 +52,23 @@ func handleView(w http.ResponseWriter, r *http.Request) {
 	if trackPages {
 		pageViews[page]++
 	}
-	// The view gets its number first, and is stored once the badge is on its way.
+	if plainIncrement {
+		totalViews++ // a load, an add and a store: another request can run in between
+		writeBadge(w, page, totalViews)
+		return
+	}
+	// Made wider on purpose, so that the loss shows in a short run: the view takes its
+	// number, the badge is encoded, and only then is the total stored. totalViews++ has
+	// the same gap between its read and its write, only a few instructions wide: it
+	// loses views too, fewer of them (INCREMENT=plain).
 	n := totalViews + 1
+	writeBadge(w, page, n)
+	totalViews = n
+}
+
+func writeBadge(w http.ResponseWriter, page string, n int64) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(badge{Page: page, Views: n})
-	totalViews = n
 }
 
 type stats struct {
@@ -84,10 +101,11 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /view", handleView)
 	mux.HandleFunc("GET /stats", handleStats)
+	log.Printf("per-page counts: %v", trackPages)
 	addr := os.Getenv("ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	log.Printf("listening on %s (per-page counts: %v)", addr, trackPages)
+	log.Printf("listening on %s (plain ++: %v)", addr, plainIncrement)
 	log.Fatal(http.ListenAndServe(addr, recoverPanics(mux)))
 }

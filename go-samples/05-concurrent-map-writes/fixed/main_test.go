@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-func view(page string) badge {
+func view(c *viewCounter, page string) badge {
 	rec := httptest.NewRecorder()
-	recoverPanics(http.HandlerFunc(handleView)).ServeHTTP(rec, httptest.NewRequest("GET", "/view?page="+page, nil))
+	recoverPanics(http.HandlerFunc(c.handleView)).ServeHTTP(rec, httptest.NewRequest("GET", "/view?page="+page, nil))
 	var b badge
 	json.Unmarshal(rec.Body.Bytes(), &b)
 	return b
@@ -19,11 +19,9 @@ func view(page string) badge {
 
 // Many goroutines view pages while others read /stats: every view is counted, every
 // view number is handed out once, and go test -race (as CI runs it) finds no race.
+// The test builds its own viewCounter: no package state to reset.
 func TestConcurrentViewsAreExact(t *testing.T) {
-	mu.Lock()
-	clear(pageViews)
-	mu.Unlock()
-	totalViews.Store(0)
+	c := &viewCounter{pageViews: map[string]int{}}
 	const workers, each, pages = 8, 1000, 5
 	seen := make([]map[int64]bool, workers)
 	var wg sync.WaitGroup
@@ -31,21 +29,21 @@ func TestConcurrentViewsAreExact(t *testing.T) {
 		seen[w] = map[int64]bool{}
 		wg.Go(func() {
 			for i := range each {
-				seen[w][view(fmt.Sprintf("/p%d", i%pages)).Views] = true
+				seen[w][view(c, fmt.Sprintf("/p%d", i%pages)).Views] = true
 			}
 		})
 	}
 	for range 2 { // readers of /stats at the same time
 		wg.Go(func() {
 			for range 200 {
-				handleStats(httptest.NewRecorder(), httptest.NewRequest("GET", "/stats", nil))
+				c.handleStats(httptest.NewRecorder(), httptest.NewRequest("GET", "/stats", nil))
 			}
 		})
 	}
 	wg.Wait()
 
 	rec := httptest.NewRecorder()
-	handleStats(rec, httptest.NewRequest("GET", "/stats", nil))
+	c.handleStats(rec, httptest.NewRequest("GET", "/stats", nil))
 	var s stats
 	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil {
 		t.Fatal(err)

@@ -7,16 +7,15 @@
 // The artifact is FILE (default: this program's own binary, which exists even in a
 // FROM scratch container).
 //
-// The pitfall: files are opened and never closed. Every request leaves one descriptor
-// behind, until the process reaches its RLIMIT_NOFILE (Go raises the soft limit to the
-// hard one at start, so the hard limit is the ceiling) and every os.Open, and every
-// accept of a new connection, fails with "too many open files". How fast that happens
-// depends on who still refers to the *os.File:
-//   - LEAK=finalizer (default): nothing does. The garbage collector finds the dead
-//     *os.File and its finalizer closes the descriptor, but only after a GC cycle: the
-//     count of open files climbs between collections and drops at each one (a sawtooth);
-//   - LEAK=retain: something long-lived still holds it (here a slice; in real code a
-//     cache, a debug list, a goroutine stuck on it), so nothing is ever closed.
+// The pitfall: files are opened and never closed. Nothing in the program refers to the
+// *os.File once fingerprint returns, so the descriptor stays open until the garbage
+// collector finds the dead *os.File and the finalizer of the os package closes it,
+// some time after a GC cycle. Collections are paced by allocation, not by open files:
+// the count of open descriptors climbs between two cycles and drops at each one (a
+// sawtooth). Under a generous RLIMIT_NOFILE the teeth stay below it and nothing fails;
+// under a lower one (Go raises the soft limit to the hard one at start, so the hard
+// limit is the ceiling) every os.Open, and every accept of a new connection, fails with
+// "too many open files" until the next collection.
 //
 // /bundle does close its files, with a defer inside the loop: the defers run when the
 // handler returns, so every file of the bundle stays open until the whole bundle is
@@ -34,19 +33,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 )
 
 var (
 	filesOpened = expvar.NewInt("files_opened")
 	openErrors  = expvar.NewInt("open_errors")
-)
-
-var leakMode = os.Getenv("LEAK") // "finalizer" (default) or "retain"
-
-var (
-	keptMu sync.Mutex
-	kept   []*os.File // LEAK=retain: every handle stays reachable
 )
 
 type artifactInfo struct {
@@ -63,11 +54,6 @@ func fingerprint(path string) (artifactInfo, error) {
 		return artifactInfo{}, err
 	}
 	filesOpened.Add(1)
-	if leakMode == "retain" {
-		keptMu.Lock()
-		kept = append(kept, f)
-		keptMu.Unlock()
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return artifactInfo{}, err

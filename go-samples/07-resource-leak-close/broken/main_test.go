@@ -14,28 +14,7 @@ import (
 	"gopitfalls/samples/internal/lessontest"
 )
 
-// LEAK=retain: every fingerprint leaves one more descriptor open, for good.
-func TestFingerprintLeaksRetained(t *testing.T) {
-	leakMode = "retain"
-	defer func() {
-		leakMode = ""
-		for _, f := range kept {
-			f.Close()
-		}
-		kept = nil
-	}()
-	before := len(lessontest.OpenFDs(t))
-	for range 20 {
-		if _, err := fingerprint(lessontest.Executable(t)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if grew := len(lessontest.OpenFDs(t)) - before; grew < 20 {
-		t.Fatalf("open descriptors grew by %d after 20 fingerprints, want 20", grew)
-	}
-}
-
-// LEAK=finalizer: the descriptors stay open until a GC cycle runs the finalizers.
+// The descriptors stay open until a GC cycle runs the finalizers of the dropped files.
 func TestFingerprintLeaksUntilGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no GC cycle until we ask for one
 	before := len(lessontest.OpenFDs(t))

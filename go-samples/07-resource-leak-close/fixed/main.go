@@ -51,7 +51,7 @@ func fingerprint(path string) (artifactInfo, error) {
 		return artifactInfo{}, err
 	}
 	filesOpened.Add(1)
-	defer f.Close()
+	defer f.Close() // on every return below, errors included: no GC needed
 	st, err := f.Stat()
 	if err != nil {
 		return artifactInfo{}, err

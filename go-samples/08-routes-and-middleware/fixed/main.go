@@ -2,7 +2,9 @@
 // method + path patterns, wrapped once by the token check, which lets through only
 // an allowlist of public patterns. A route added tomorrow is protected by default.
 // net/http/pprof is still linked in, but http.DefaultServeMux (where it registers
-// itself) is served only on ADMIN_ADDR, a loopback-only second listener.
+// itself) is served only on ADMIN_ADDR, a loopback-only second listener. Both
+// listeners have every server timeout set (internal/serve); SIGTERM shuts the main
+// one down gracefully.
 package main
 
 import (
@@ -17,7 +19,8 @@ import (
 	_ "net/http/pprof" // "we will need profiles one day"
 	"os"
 	"strings"
-	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 //go:embed static
@@ -116,33 +119,28 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-	}
 	token := os.Getenv("API_TOKEN")
 	if token == "" {
 		log.Fatal("API_TOKEN must be set")
 	}
-	h := newHandler(token)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	log.Printf("listening on %s", ln.Addr())
 	if admin := os.Getenv("ADMIN_ADDR"); admin != "" {
 		go serveAdmin(admin)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	log.Fatal(srv.Serve(ln))
+	h := newHandler(token)
+	// Server timeouts and a graceful shutdown, as lessons 20 and 21 teach.
+	if err := serve.Run(serve.Addr(), h); err != nil {
+		log.Fatal(err)
+	}
 }
 
-// serveAdmin serves http.DefaultServeMux (pprof, expvar) on a loopback address only.
+// serveAdmin serves http.DefaultServeMux (pprof, expvar) on a loopback address only,
+// with the same server timeouts as the main listener.
 func serveAdmin(addr string) {
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		log.Fatalf("ADMIN_ADDR %q must be a loopback IP and port", addr)
 	}
-	srv := &http.Server{Addr: addr, ReadHeaderTimeout: 5 * time.Second}
+	srv := serve.NewServer(http.DefaultServeMux)
+	srv.Addr = addr
 	log.Fatal(srv.ListenAndServe())
 }
