@@ -96,18 +96,39 @@ def measures(run):
             "recovered panics": run.count("http: panic serving")}
 
 
+# Every request of a kind takes the same path through the broken handlers, so its counts are
+# exact: measured per run of 50 requests per kind, identical in 3 runs of the claims and the
+# notebook runs: 100 dropped (bad JSON and unknown SKU panic every time), 100 with junk
+# appended (missing quantity, unknown order), 50 bad-currency answers with a 200, 50 phantom
+# orders, 250 'superfluous WriteHeader' lines (2 per bad JSON request, 1 per missing quantity,
+# unknown order and bad currency), 250 wrong answers in all. The thresholds are 90 % of those
+# counts: room for a request lost to the 10 s timeout on a busy machine, none for a pitfall
+# half gone.
+SHARE = 0.9
+
+
+def expected_broken(run):
+    """What the broken service does to ``per_kind`` requests of each kind, as counted above."""
+    n = run.data["per_kind"]
+    return {"dropped": 2 * n, "junk appended": 2 * n, "wrong status": n, "phantom": n,
+            "superfluous": 5 * n, "wrong answers": 5 * n}
+
+
 @claim("broken")
 def errors_fall_through_into_junk_drops_and_phantom_orders(broken):
-    b, out = totals(broken), outcomes(broken)
+    b, out, want = totals(broken), outcomes(broken), expected_broken(broken)
     return [
         expect.at_least(len(broken.data["answers"]), PER_KIND * len(KINDS), "requests sent"),
-        expect.at_least(b["dropped"], 1, "broken: requests answered with a dropped connection"),
-        expect.at_least(b["junk appended"], 1, "broken: error responses with junk appended"),
-        expect.at_least(out["unknown currency"]["wrong status"], 1,
+        expect.at_least(b["dropped"], SHARE * want["dropped"],
+                        "broken: requests answered with a dropped connection"),
+        expect.at_least(b["junk appended"], SHARE * want["junk appended"],
+                        "broken: error responses with junk appended"),
+        expect.at_least(out["unknown currency"]["wrong status"], SHARE * want["wrong status"],
                         "broken: bad-currency requests not answered with 400"),
-        expect.at_least(phantom_orders(broken), 1,
+        expect.at_least(phantom_orders(broken), SHARE * want["phantom"],
                         "broken: phantom orders (stored although the client got an error)"),
-        expect.at_least(broken.count("superfluous response.WriteHeader call"), 1,
+        expect.at_least(broken.count("superfluous response.WriteHeader call"),
+                        SHARE * want["superfluous"],
                         "broken: 'superfluous response.WriteHeader call' lines in its log"),
     ]
 
@@ -134,6 +155,7 @@ def the_fix_stores_no_phantom_orders_and_writes_each_response_once(broken, fixed
         expect.at_most(fixed.count("superfluous response.WriteHeader call"), 0,
                        "fixed: superfluous WriteHeader lines"),
         expect.at_most(fixed.count("http: panic serving"), 0, "fixed: recovered panics"),
-        expect.at_least(b["dropped"] + b["junk appended"] + b["wrong status"], 1,
+        expect.at_least(b["dropped"] + b["junk appended"] + b["wrong status"],
+                        SHARE * expected_broken(broken)["wrong answers"],
                         "broken: wrong answers to the same requests"),
     ]
