@@ -225,9 +225,10 @@ def test_check_shows_the_evidence_and_fails_on_a_broken_claim():
     lsn = lesson("02")
     leaky = make_run([8, 8, 500, 900, 910, 910], label="02-http-client-timeouts/broken")
     leaky.load_summary = {"sent": 300, "errors": {"timeout": 300}}
-    leaky.samples = [{**s, "fds": s["goroutines"]} for s in leaky.samples]
+    leaky.samples = [{**s, "fds": s["goroutines"], "expvar": {"callers_gone_while_handling": 300}}
+                     for s in leaky.samples]
     judged = lsn.check("broken", broken=leaky)
-    assert len(judged.lines()) == 3 and all(ln.startswith("✔") for ln in judged.lines())
+    assert len(judged.lines()) == 4 and all(ln.startswith("✔") for ln in judged.lines())
     leaky.load_summary = {"sent": 300, "errors": {"timeout": 10}}
     with pytest.raises(expect.ExpectationFailed, match="✘ every request leaves .*callers"):
         lsn.check("broken", broken=leaky)
