@@ -97,8 +97,8 @@ def measures(run):
 
 
 # Every request of a kind takes the same path through the broken handlers, so its counts are
-# exact: measured per run of 50 requests per kind, identical in 3 runs of the claims and the
-# notebook runs: 100 dropped (bad JSON and unknown SKU panic every time), 100 with junk
+# exact: measured per run of 50 requests per kind, identical in 3 runs on each backend (local
+# and docker): 100 dropped (bad JSON and unknown SKU panic every time), 100 with junk
 # appended (missing quantity, unknown order), 50 bad-currency answers with a 200, 50 phantom
 # orders, 250 'superfluous WriteHeader' lines (2 per bad JSON request, 1 per missing quantity,
 # unknown order and bad currency), 250 wrong answers in all. The thresholds are 90 % of those

@@ -77,15 +77,25 @@ def replicas(run):
     return int(run.params["env"]["REPLICAS"])
 
 
+# Measured in 3 runs on each backend (local, docker), identical each time: 900 requests
+# sent and answered, exactly 3 losers parked per request (2700; goroutines +2702), a leak
+# profile of 2700, all in first's closure. Every request leaks by construction of the code,
+# so the shares below only leave room for what a busy machine can change: a few requests the
+# load generator counts as sent that never reach a handler (3 %), the gauge read at the
+# profile's moment (2 %), and 1 % of answers lost to the client's timeout.
+SENT_SHARE, PARKED_SHARE, OK_SHARE = 0.97, 0.98, 0.99
+
+
 @claim("broken")
 def every_request_strands_its_losers(broken):
     s, n = broken.load_summary, replicas(broken)
     requests = broken.final("expvar.requests_total")
-    return [expect.grows(broken, "goroutines", by_at_least=0.9 * (n - 1) * s["sent"]),
-            expect.at_least(broken.final("expvar.replica_goroutines"), 0.98 * (n - 1) * requests,
+    return [expect.grows(broken, "goroutines", by_at_least=SENT_SHARE * (n - 1) * s["sent"]),
+            expect.at_least(broken.final("expvar.replica_goroutines"),
+                            PARKED_SHARE * (n - 1) * requests,
                             f"replica goroutines still parked after the load ({requests:g} "
                             f"requests × {n - 1} losers = {(n - 1) * requests:g})"),
-            expect.at_least(s["ok"], 0.99 * s["sent"],
+            expect.at_least(s["ok"], OK_SHARE * s["sent"],
                             f"requests answered (of {s['sent']}): the service looked healthy "
                             "all along")]
 
@@ -95,13 +105,13 @@ def the_leak_profile_finds_every_stranded_goroutine(broken):
     leaked_total, leak_rows = leak_summary(broken)
     parked = broken.value_at("expvar.replica_goroutines", broken.data["t"])
     in_closure = sum(r["leaked goroutines"] for r in leak_rows if "first.func1" in r["blocked in"])
-    return [expect.at_least(leaked_total, 0.95 * parked,
+    return [expect.at_least(leaked_total, PARKED_SHARE * parked,
                             f"goroutines the leak profile reports (of {parked:g} parked replica "
                             "goroutines)"),
-            expect.at_least(in_closure, 0.99 * leaked_total,
+            expect.at_least(in_closure, OK_SHARE * leaked_total,
                             "leaked goroutines blocked in first's replica closure"),
             expect.at_least(leaked_total,
-                            0.9 * (replicas(broken) - 1) * broken.load_summary["sent"],
+                            SENT_SHARE * (replicas(broken) - 1) * broken.load_summary["sent"],
                             "goroutines in the broken run's leak profile")]
 
 
@@ -114,10 +124,13 @@ def the_fixed_leak_profile_is_empty(fixed):
 @claim("fixed")
 def the_fix_strands_nothing(broken, fixed):
     s = fixed.load_summary
-    return [expect.ratio_at_least(broken.final("goroutines"), fixed.final("goroutines"), 10,
+    # measured 2710 vs 14 (a ratio of 194) in every run; 100 still holds with the fixed
+    # service ending at 27, nearly twice its 14. Back at its baseline 0.01-0.10 s after the load;
+    # 0.5 s allows a few 100 ms probe intervals on a busy machine.
+    return [expect.ratio_at_least(broken.final("goroutines"), fixed.final("goroutines"), 100,
                                   "final goroutines, broken vs fixed"),
-            expect.returns_to_baseline(fixed, "goroutines", within_s=1.0, tolerance=5),
+            expect.returns_to_baseline(fixed, "goroutines", within_s=0.5, tolerance=5),
             expect.at_most(fixed.final("expvar.replica_goroutines"), 0,
                            "replica goroutines the fixed service still holds after the load"),
-            expect.at_least(s["ok"], 0.99 * s["sent"],
+            expect.at_least(s["ok"], OK_SHARE * s["sent"],
                             f"requests the fixed service answered (of {s['sent']})")]

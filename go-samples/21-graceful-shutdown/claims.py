@@ -7,7 +7,8 @@ of their own (``traffic.concurrently``); requests go out with ``traffic.call``. 
 is recorded in the run's data (``run.data["requests"]``: worker, start, end, outcome) with the
 /readyz answers, when the signal was sent and when the program had exited. An outcome is
 ``ok``, ``cut`` (connection reset, or closed before a full response: lost in flight) or
-``refused`` (nothing listens any more)."""
+``refused`` (nothing listens any more); for each cut request ``run.data["cuts"]`` keeps
+(start, end, the client's exception name), which tells a reset from a close without a reply."""
 
 import functools
 import signal
@@ -19,6 +20,13 @@ from gopitfalls.claims import RunSpec, claim
 
 WORKERS = 8            # concurrent clients behind the toy load balancer
 SIGNAL_AFTER_S = 1.0   # the deploy sends SIGTERM this long after traffic starts
+POLL_S = 0.05          # the balancer polls /readyz every POLL_S
+# Requests in flight at the signal: measured 8 of 8 in every run (3 runs on each backend),
+# dropped by broken (all 8 closed without a reply, none reset) and completed by fixed. The
+# clients run in step and the deploy signals just after the last of them has sent its
+# request, so each has ~0.3 s to go; only a signal delayed that long could let one finish.
+# The claims allow two of the workers to miss.
+SLACK = 2
 
 
 # How a request without an answer ended, by the exception's name (traffic.Answer.error):
@@ -38,8 +46,8 @@ def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
     sends SIGTERM; the hook returns once the program has exited."""
     def hook(ctl):
         record = ctl.data
-        record.update(requests=[], readyz=[], signal_t=None, exited_t=None, workers=workers,
-                      signal_after_s=signal_after_s)
+        record.update(requests=[], cuts=[], readyz=[], signal_t=None, exited_t=None,
+                      workers=workers, signal_after_s=signal_after_s)
         ready, stop, lock = threading.Event(), threading.Event(), threading.Lock()
         inflight = [0]
 
@@ -50,7 +58,7 @@ def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
                 status = answer.status or outcome_of(answer)  # no answer: not ready
                 record["readyz"].append((t, status))
                 ready.set() if status == 200 else ready.clear()
-                stop.wait(0.05)
+                stop.wait(POLL_S)
 
         def work(worker):
             while not stop.is_set():
@@ -60,10 +68,13 @@ def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
                 start = ctl.now()
                 with lock:
                     inflight[0] += 1
-                outcome = outcome_of(traffic.call(ctl.url + "/api/work", timeout=5.0))
+                answer = traffic.call(ctl.url + "/api/work", timeout=5.0)
+                outcome, end = outcome_of(answer), ctl.now()
                 with lock:
                     inflight[0] -= 1
-                    record["requests"].append((worker, start, ctl.now(), outcome))
+                    record["requests"].append((worker, start, end, outcome))
+                    if outcome == "cut":  # how: the exception's name (see cut_kinds)
+                        record["cuts"].append((start, end, answer.error.split(":")[0]))
 
         def deploy():
             try:
@@ -97,6 +108,22 @@ def at_signal(run):
     return counts
 
 
+# How a cut request ended, by the name of the exception the client raised:
+CUT_KINDS = {"RemoteDisconnected": "closed without a reply (FIN)",
+             "ConnectionResetError": "reset (RST)", "IncompleteRead": "half a reply",
+             "BrokenPipeError": "reset while sending"}
+
+
+def cut_kinds(run):
+    """The requests in flight at the signal that were cut, by how: {how: count}."""
+    counts = {}
+    for start, end, error in run.data["cuts"]:
+        if start < run.data["signal_t"] < end:
+            how = CUT_KINDS.get(error, error)
+            counts[how] = counts.get(how, 0) + 1
+    return counts
+
+
 def outcomes(run):
     """Requests by when they ran (before / across / after the signal) and outcome."""
     rec = run.data
@@ -120,12 +147,12 @@ def drain_delay_s(run):
 def sigterm_drops_every_request_in_flight_and_readiness_never_warns(broken):
     killed_code = -signal.SIGTERM if broken.backend == "local" else 128 + signal.SIGTERM
     inflight = at_signal(broken)
-    return [expect.at_least(inflight.get("cut", 0), broken.data["workers"] // 2,
+    answers_503 = sum(s == 503 for _, s in broken.data["readyz"])
+    return [expect.at_least(inflight.get("cut", 0), broken.data["workers"] - SLACK,
                             "requests in flight at the signal that the broken service dropped"),
             expect.exited_with(broken, killed_code),
-            expect.at_most(sum(s == 503 for _, s in broken.data["readyz"]), 0,
-                           "/readyz answers of 503 from the broken service (it said 200 to the "
-                           "end)")]
+            expect.given(answers_503 == 0, "the broken /readyz has no 503 branch: it said 200 "
+                         f"until its port closed ({answers_503} answers of 503)")]
 
 
 @claim("fixed")
@@ -138,21 +165,26 @@ def the_fix_fails_readiness_then_finishes_every_request(broken, fixed):
     evidence = [
         expect.at_most(failed_f, 0,
                        "requests in flight at the signal that the fixed service dropped"),
-        expect.at_least(inflight_f.get("ok", 0), workers // 2,
+        expect.at_least(inflight_f.get("ok", 0), workers - SLACK,
                         "requests in flight at the signal that the fixed service completed"),
         expect.exited_with(fixed, 0),
-        expect.at_least(len(answers_503), 1,
+        # measured 9 (local) and 10 (docker), 3 runs each: a poll every 50 ms through the
+        # 0.5 s drain; half of that allows a poller slowed to 100 ms a round. Broken: none.
+        expect.at_least(len(answers_503), int(drain_delay_s(fixed) / POLL_S / 2),
                         "/readyz answers of 503 from the fixed service after SIGTERM, before its "
                         "port closed"),
     ]
     first_503 = answers_503[0]
     shutdown_lines = fixed.grep("shutdown: ")
     return [*evidence,
-            expect.at_most(first_503 - rec["signal_t"], drain_delay_s(fixed),
-                           "seconds from SIGTERM to the first /readyz 503 (within the drain "
-                           "delay)"),
-            expect.at_least(at_signal(broken).get("cut", 0), failed_f + workers // 2,
+            # measured 0.033-0.041 s (3 runs on each backend): the next poll; three poll intervals
+            # (0.15 s) allow for a slow one and stay well inside the 0.5 s drain delay.
+            expect.at_most(first_503 - rec["signal_t"], 3 * POLL_S,
+                           "seconds from SIGTERM to the first /readyz 503 (the next poll, well "
+                           "within the drain delay)"),
+            expect.at_least(at_signal(broken).get("cut", 0), failed_f + workers - SLACK,
                             f"in-flight requests dropped by broken, vs {failed_f} by fixed"),
+            # one each in every run (and none from broken, which logs nothing at the signal)
             expect.at_least(sum("started" in x for x in shutdown_lines), 1,
                             "'shutdown: started' lines in the fixed service's log"),
             expect.at_least(sum("complete" in x for x in shutdown_lines), 1,

@@ -1,7 +1,7 @@
 // Command broken is the lesson 21 service as it is usually first deployed: it
 // serves until the process ends. A rolling deploy, a scale-down or a node drain
 // sends SIGTERM, Go's default action for it ends the process at once, and every
-// request in flight fails (connection reset, or EOF before a response). The
+// request in flight fails (its connection closes without a response). The
 // readiness endpoint says "ready" until the very end, so the load balancer keeps
 // sending new requests into the dying process.
 package main
