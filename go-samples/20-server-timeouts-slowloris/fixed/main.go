@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"gopitfalls/samples/internal/serve"
 )
 
 var (
@@ -75,6 +77,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("listening on %s", ln.Addr())
-	log.Fatal(newServer(newHandler()).Serve(ln))
+	// A graceful shutdown on SIGTERM, as lesson 21 teaches.
+	if err := serve.ServeServer(ln, newServer(newHandler())); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -70,9 +70,15 @@ func Run(addr string, h http.Handler) error {
 
 // Serve is [Run] on a listener the caller opened.
 func Serve(ln net.Listener, h http.Handler) error {
+	return ServeServer(ln, NewServer(h))
+}
+
+// ServeServer is [Serve] with a server the caller configured itself (lesson 20
+// sets its own timeouts): it serves until SIGTERM or SIGINT, then shuts down
+// gracefully.
+func ServeServer(ln net.Listener, srv *http.Server) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	srv := NewServer(h)
 	log.Printf("listening on %s", ln.Addr())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
