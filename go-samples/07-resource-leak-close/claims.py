@@ -121,7 +121,8 @@ def dropped_files_run_out_of_descriptors_between_collections(broken):
             expect.at_least(sum(d["with a GC"] for d in teeth), 1,
                             "broken: drops of 100+ open descriptors that came with a "
                             "completed GC cycle"),
-            # measured ...; the service comes back after a collection, then fails again
+            # measured 447 of 711 answers (one docker run); 50 only shows the service came
+            # back after a collection, then failed again
             expect.at_least(ok_after_first_drop(broken), 50,
                             "broken: 200 answers after the first of those drops")]
 
