@@ -238,8 +238,9 @@ func TestContextCancel(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := c.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("ping while the only connection is busy: %v", err)
+	start = time.Now()
+	if err := c.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 500*time.Millisecond {
+		t.Fatalf("ping while the only connection is busy: %v after %v", err, time.Since(start))
 	}
 	if err := <-busy; err != nil {
 		t.Fatal(err)
