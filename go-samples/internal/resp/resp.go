@@ -139,7 +139,6 @@ func (c *Client) Do(ctx context.Context, args ...any) (any, error) {
 	var replyErr *Error
 	complete := err == nil || errors.As(err, &replyErr) // the whole reply was read
 	if complete && !ctxEnded {
-		cn.nc.SetDeadline(time.Time{})
 		c.put(cn)
 	} else {
 		// The stream is in an unknown state: a reply may be half read, or still
