@@ -201,7 +201,9 @@ def _log_excerpt(path: Path, lines: int = 8) -> str:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
-    text = [line.strip() for line in text if line.strip()]
+    # PostgreSQL's lines start with a time and a pid: the message is what names the cause.
+    text = [re.sub(r"^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] ", "", line.strip())
+            for line in text if line.strip()]
     bad = [line for line in text
            if re.search(r"\b(FATAL|PANIC|ERROR)\b|FATAL CONFIG|Bad directive|"
                         r"Address already in use|Permission denied|>>>", line)]
@@ -332,20 +334,26 @@ class _Server:
     def _env(self, user: pwd.struct_passwd | None) -> dict[str, str]:
         return {"PATH": "/usr/bin:/bin", "HOME": str(self.dir), "LC_ALL": "C", "TZ": "UTC"}
 
+    def _says_ready(self) -> bool:
+        """Whether the server itself says it accepts connections (so the probe talks to
+        it, not to another program that holds the port)."""
+        return True
+
     def _wait_ready(self, probe) -> None:
-        """Until ``probe()`` (a real query) succeeds; raise naming the cause if the server
-        exits or does not answer in time."""
+        """Until the server says it is ready and ``probe()`` (a real query) succeeds; raise
+        naming the cause if the server exits or does not answer in time."""
         deadline = time.monotonic() + self.ready_timeout_s
-        last = ""
+        last = "it never said it was ready"
         while True:
             code = self.popen.poll()
             if code is not None:
                 self._fail(f"exited with code {code}")
-            try:
-                probe()
-                return
-            except (OSError, DatastoreError) as exc:
-                last = str(exc)
+            if self._says_ready():
+                try:
+                    probe()
+                    return
+                except (OSError, DatastoreError) as exc:
+                    last = str(exc)
             if time.monotonic() > deadline:
                 self._fail(f"did not answer within {self.ready_timeout_s:g} s "
                            f"(last try: {last})")
@@ -448,6 +456,13 @@ class Postgres(_Server):
         if self.database != "postgres":
             self._psql(f'CREATE DATABASE "{self.database}"', database="postgres",
                        as_client=True)
+
+    def _says_ready(self) -> bool:
+        try:  # postmaster.pid's 8th line is the postmaster's status
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[7].strip() == "ready"
 
     def _check_runnable(self) -> None:
         """Whether the user that runs PostgreSQL may execute the wheel's binaries (a venv
@@ -553,6 +568,9 @@ class Redis(_Server):
                 raise DatastoreError("PING did not answer PONG")
 
         self._wait_ready(ping)
+
+    def _says_ready(self) -> bool:
+        return "Ready to accept connections" in self.log()
 
     def command(self, *args, timeout: float = 10):
         """Send one command over a new connection; the reply as str, int, list or None.
