@@ -278,16 +278,25 @@ time.sleep(600)
 """
 
 
+def with_src(env) -> dict:
+    """``env`` with the engine's sources first on PYTHONPATH (and what it had after)."""
+    return {**env, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)}
+
+
 def read_line(proc: subprocess.Popen, timeout_s: float) -> str:
     ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
     if not ready:
         raise AssertionError(f"no answer within {timeout_s} s")
-    return proc.stdout.readline()
+    line = proc.stdout.readline()
+    if not line:
+        raise AssertionError(f"it exited ({proc.wait()}) without an answer: see its stderr")
+    return line
 
 
 def test_a_killed_owners_servers_die_and_are_reaped(tmp_path):
     owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE,
-                             text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SRC)})
+                             text=True, cwd=tmp_path, env=with_src(os.environ))
     try:
         started = json.loads(read_line(owner, 60))
     finally:

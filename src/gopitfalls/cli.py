@@ -97,7 +97,7 @@ def _cmd_doctor(args) -> int:
     from .datastores import check as check_datastores
 
     for name, line in check_datastores().items():  # chapter 3's servers, started once
-        print(f"{name + ':':9s}{line}")
+        print(f"{name}: {line}")
         ok = ok and line.startswith("can start")
     chosen = os.environ.get("GOPITFALLS_BACKEND") or "auto"
     try:
