@@ -27,8 +27,9 @@ taken), the data dir, the user it runs as, a missing wheel or a binary it may no
   ``sorry, too many clients already``. ``.sql()`` connects as a replication (walsender)
   client, whose slots are counted apart from ``max_connections``: it can read
   ``pg_stat_activity`` while the program holds every connection (it shows there as
-  ``backend_type = 'walsender'``, ``application_name = 'gopitfalls'``); ``as_client=True``
-  uses an ordinary connection instead. Defaults a lesson may override: ``fsync=off``,
+  ``backend_type = 'walsender'``, ``application_name = 'gopitfalls'``; a lesson that sets
+  ``max_wal_senders=0`` takes that slot away); ``as_client=True`` uses an ordinary
+  connection instead. Defaults a lesson may override: ``fsync=off``,
   ``synchronous_commit=off``, ``full_page_writes=off`` (throwaway data),
   ``shared_buffers=32MB``, ``dynamic_shared_memory_type=mmap`` (nothing in /dev/shm).
 - ``Redis(settings)``: ``.port``, ``.addr`` (``127.0.0.1:PORT``), ``.env()``
