@@ -49,6 +49,7 @@ def leftovers(owner: int | None = None) -> list[str]:
     import psutil
 
     from gopitfalls import registry
+    from gopitfalls.datastores import server_binary_dirs
 
     me = owner or os.getpid()
 
@@ -64,10 +65,20 @@ def leftovers(owner: int | None = None) -> list[str]:
             found.append(f"pidfile {pidfile.name} ({info.get('program')})")
     found += [f"temp dir {path}" for path, pid in registry.temp_dirs() if ours(pid)]
     cache = str(registry.cache_root() / "bin")
-    for proc in psutil.process_iter(["pid", "exe"]):
+    servers = tuple(str(d) + os.sep for d in server_binary_dirs())
+    for proc in psutil.process_iter(["pid", "exe", "cwd"]):
         exe = proc.info.get("exe") or ""
-        if exe.startswith(cache) and proc.info["pid"] not in claimed:
+        if proc.info["pid"] in claimed:
+            continue
+        if exe.startswith(cache):
             found.append(f"process {proc.info['pid']} {exe} (no pidfile)")
+        elif servers and exe.startswith(servers):
+            # A database server (or one of PostgreSQL's children, each in a session of its
+            # own) is ours when it works in a temp dir of ours: other sessions run theirs.
+            owner = registry.temp_dir_owner(proc.info.get("cwd") or "")
+            if owner is not None and ours(owner):
+                found.append(f"process {proc.info['pid']} {exe} in {proc.info['cwd']} "
+                             "(no pidfile)")
     if docker_available() is None:
         for c in registry.engine_containers(registry.docker_client()):
             pid, start = registry.container_owner(c)

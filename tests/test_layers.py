@@ -30,6 +30,7 @@ LAYERS = {
     "registry": 4,  # who owns what the backends start
     "guardian": 4,
     "services": 5,
+    "datastores": 5,  # PostgreSQL and Redis for a lesson's program (beside services)
     "load": 6,
     "traffic": 6,  # requests a lesson makes itself (Python, loopback)
     "experiment": 7,

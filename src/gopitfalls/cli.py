@@ -94,6 +94,11 @@ def _cmd_doctor(args) -> int:
         print(f"{name}:  available")
         for what, how in be.enforcement(limits).items():
             print(f"    {what:10s} {how}")
+    from .datastores import check as check_datastores
+
+    for name, line in check_datastores().items():  # chapter 3's servers, started once
+        print(f"{name}: {line}")
+        ok = ok and line.startswith("can start")
     chosen = os.environ.get("GOPITFALLS_BACKEND") or "auto"
     try:
         print(f"backend: {backends.get_backend(None).name} is used (GOPITFALLS_BACKEND={chosen})")

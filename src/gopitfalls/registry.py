@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,10 +60,17 @@ def same_process_running(pid: int, started: float | None) -> bool:
     return started is None or abs(start - started) < 1.0
 
 
-def write_pidfile(pid: int, program: str) -> Path:
+def write_pidfile(pid: int, program: str, stop_signal: int | None = None) -> Path:
+    """Record a process the engine started (the leader of its own process group).
+
+    ``stop_signal``: a signal to send it before SIGKILL when it is reaped, for a server
+    that cleans up on it what SIGKILL would leave behind (PostgreSQL's SysV segment)."""
+    record = {"pid": pid, "pgid": pid, "program": program, "started": process_start(pid),
+              **owner_identity()}
+    if stop_signal is not None:
+        record["stop_signal"] = int(stop_signal)
     path = run_dir() / f"{pid}.json"
-    path.write_text(json.dumps({"pid": pid, "pgid": pid, "program": program,
-                                "started": process_start(pid), **owner_identity()}))
+    path.write_text(json.dumps(record))
     return path
 
 
@@ -72,14 +80,62 @@ def make_temp_dir(purpose: str) -> Path:
 
 
 def kill_group(pgid: int, started: float | None = None) -> bool:
-    """SIGKILL a process group the engine started; False if it was already gone."""
+    """SIGKILL a process group the engine started, and the leader's descendants that left
+    the group (PostgreSQL's children each start a session of their own); False if the
+    group was already gone."""
     if started is not None and not same_process_running(pgid, started):
         return False  # the leader's pid now belongs to some other process
     try:
+        descendants = psutil.Process(pgid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
+    try:
         os.killpg(pgid, signal.SIGKILL)
-        return True
+        killed = True
     except (ProcessLookupError, PermissionError):
-        return False
+        killed = False
+    for child in descendants:
+        try:
+            child.kill()  # psutil checks the pid still names the same process
+        except psutil.Error:
+            pass
+    return killed
+
+
+STOP_GRACE_S = 3.0
+
+
+def _exited(pid: int, started: float | None) -> bool:
+    if not same_process_running(pid, started):
+        return True
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def stop_recorded(info: dict, grace_s: float = STOP_GRACE_S) -> bool:
+    """Stop the process of a pidfile record: its ``stop_signal`` first, if it has one,
+    for up to ``grace_s``, then SIGKILL to its group. False if it was already gone."""
+    pid, started = info["pid"], info.get("started")
+    sig = info.get("stop_signal")
+    if not sig or _exited(pid, started):
+        return kill_group(info["pgid"], started)
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+        os.kill(pid, sig)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        descendants = []
+    deadline = time.monotonic() + grace_s
+    while not _exited(pid, started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill_group(info["pgid"], started)
+    for child in descendants:  # any that outlived their leader
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    return True
 
 
 def docker_client(timeout: float = 10):
@@ -118,6 +174,21 @@ def temp_dirs() -> Iterator[tuple[Path, int]]:
             continue
 
 
+def temp_dir_owner(path: str | Path) -> int | None:
+    """The pid that made the engine temp dir ``path`` is in (or was in, if removed), or
+    None when ``path`` is not inside one."""
+    root = Path(tempfile.gettempdir())
+    try:
+        first = Path(path).relative_to(root).parts[0]
+    except (ValueError, IndexError):
+        return None
+    try:
+        return int(first[len(TEMP_PREFIX):].split("-", 1)[0]) if first.startswith(
+            TEMP_PREFIX) else None
+    except ValueError:
+        return None
+
+
 def container_owner(container: dict) -> tuple[int, float | None]:
     """(pid, start time) of the process that started an engine container (0 if unlabelled)."""
     labels = container.get("Labels") or {}
@@ -141,7 +212,7 @@ def reap(only_dead_owners: bool = True, client=None) -> list[str]:
             continue
         if only_dead_owners and same_process_running(info["owner"], info.get("owner_start")):
             continue
-        if kill_group(info["pgid"], info.get("started")):
+        if stop_recorded(info):
             removed.append(f"process {info['pid']} ({info.get('program', '?')})")
         pidfile.unlink(missing_ok=True)
 
