@@ -72,7 +72,7 @@ def a_burst_runs_the_server_out_of_connections(broken):
     # (sampled every 0.25 s while the burst lasts 3 s: limit - 2 allows a sample taken
     # while a connection is being replaced). The pool asked for 60 at once (one per
     # client); 30 leaves half.
-    return [expect.at_least(error_share(broken), 25,
+    return [expect.at_least(error_share(broken), 20,
                             f"broken: % of {broken.load_summary['sent']} requests that failed"),
             *_refused_by_the_server(broken, "broken"),
             expect.at_least(broken.peak("postgres.connections", source="db"), limit - 2,
@@ -89,7 +89,7 @@ def a_transaction_across_the_payment_call_holds_its_connection(broken_checkout):
     return [expect.at_least(broken_checkout.peak("postgres.idle_in_transaction", source="db"),
                             limit - 5, "broken checkout: sessions idle in transaction at the "
                             f"peak (max_connections {limit})"),
-            expect.at_least(error_share(broken_checkout), 25,
+            expect.at_least(error_share(broken_checkout), 20,
                             "broken checkout: % of "
                             f"{broken_checkout.load_summary['sent']} checkouts that failed"),
             *_refused_by_the_server(broken_checkout, "broken checkout")]
@@ -119,13 +119,14 @@ def a_capped_pool_queues_the_burst_instead_of_failing(broken, fixed):
 @claim("fixed")
 def short_transactions_hold_no_connection_during_the_payment(broken_checkout, fixed_checkout):
     s = fixed_checkout.load_summary
+    broken_idle = broken_checkout.peak("postgres.idle_in_transaction", source="db")
     # measured: 0-2 idle in transaction at the peak (a 0.25 s sample now and then catches
     # a short transaction between its statements), 2-3 server connections, all 300
     # checkouts answered 200 (3 runs); broken: 20 and 20. 5 and 6 leave twice the fixed
     # peaks and stay far under broken's.
     return [expect.at_most(fixed_checkout.peak("postgres.idle_in_transaction", source="db"), 5,
                            "fixed checkout: sessions idle in transaction at the peak (broken: "
-                           f"{broken_checkout.peak('postgres.idle_in_transaction', source='db'):g})"),
+                           f"{broken_idle:g})"),
             expect.at_most(fixed_checkout.peak("postgres.connections", source="db"), 6,
                            "fixed checkout: server connections at the peak"),
             expect.at_least(s["status"].get("200", 0), 0.99 * s["sent"],

@@ -86,19 +86,6 @@ type shop struct {
 	poolWait   time.Duration // the longest a new request waits for a connection
 }
 
-// openDB opens the pool with its limits set (step 1 of the fix).
-func openDB(dsn string, maxConns int) (*sql.DB, error) {
-	db, err := sql.Open("pgteach", dsn)
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(maxConns) // below the server's max_connections
-	db.SetMaxIdleConns(maxConns) // keep them: opening one costs the server a process
-	db.SetConnMaxLifetime(30 * time.Minute)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
-}
-
 // admit takes a connection for a new request, waiting at most the pool-wait
 // budget for one (step 3 of the fix). It returns errPoolBusy when the budget ran
 // out: the request is shed before it has done anything.
@@ -268,6 +255,19 @@ func newHandler(s *shop) http.Handler {
 	mux.HandleFunc("POST /api/checkout", s.handleCheckout)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux
+}
+
+// openDB opens the pool with its limits set (step 1 of the fix).
+func openDB(dsn string, maxConns int) (*sql.DB, error) {
+	db, err := sql.Open("pgteach", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(maxConns) // below the server's max_connections
+	db.SetMaxIdleConns(maxConns) // keep them: opening one costs the server a process
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
 }
 
 func main() {
