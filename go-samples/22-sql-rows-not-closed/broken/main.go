@@ -97,6 +97,13 @@ func (s *service) report(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"count": len(list), "customers": list})
 }
 
+func (s *service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /customers/{id}/open-order", s.openOrder)
+	mux.HandleFunc("GET /report/customers", s.report)
+	return mux
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -130,13 +137,10 @@ func main() {
 	publishPoolStats(db)
 
 	s := &service{db: db}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /customers/{id}/open-order", s.openOrder)
-	mux.HandleFunc("GET /report/customers", s.report)
 	addr := os.Getenv("ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
 	log.Printf("listening on %s", addr)
-	log.Fatal(http.ListenAndServe(addr, mux))
+	log.Fatal(http.ListenAndServe(addr, s.routes()))
 }

@@ -116,6 +116,13 @@ func queryFailed(w http.ResponseWriter, err error) {
 	http.Error(w, err.Error(), http.StatusInternalServerError)
 }
 
+func (s *service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /customers/{id}/open-order", s.openOrder)
+	mux.HandleFunc("GET /report/customers", s.report)
+	return mux
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -149,10 +156,7 @@ func main() {
 	publishPoolStats(db)
 
 	s := &service{db: db}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /customers/{id}/open-order", s.openOrder)
-	mux.HandleFunc("GET /report/customers", s.report)
-	if err := serve.Run(serve.Addr(), mux); err != nil {
+	if err := serve.Run(serve.Addr(), s.routes()); err != nil {
 		log.Fatal(err)
 	}
 	db.Close()
