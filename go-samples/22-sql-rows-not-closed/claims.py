@@ -8,7 +8,7 @@ from gopitfalls import traffic
 from gopitfalls.claims import RunSpec, claim
 
 POOL = 10          # db.SetMaxOpenConns in both programs (maxOpenConns in main.go)
-SHORT_REPORT = 100  # customers in the report that fits in the statement_timeout
+SHORT_REPORT = 50   # customers in a report that fits the statement_timeout (~0.12 s of 0.5)
 FULL_REPORTS = 3    # full reports asked for per run
 SESSIONS_SQL = ("SELECT state, count(*) FROM pg_stat_activity WHERE datname = 'lesson' "
                 "AND backend_type = 'client backend' GROUP BY state ORDER BY state")
@@ -108,14 +108,15 @@ def closed_rows_give_every_connection_back(fixed):
     s = fixed.load_summary
     stats = pool_table(fixed)
     sessions = fixed.data["sessions"]
-    # measured in_use 0 at every sample (a lookup takes ~2 ms), no wait, 32 of 32 answered
-    # (5 runs); the broken program reaches 10 and answers 10
-    return [expect.at_most(fixed.peak("expvar.db.in_use"), 2,
+    # measured: in_use 0 at every sample (a lookup takes ~2 ms), no wait, 32 of 32 answered,
+    # 1 session (5 runs). The thresholds leave room for a stall of the machine that makes a
+    # few lookups overlap; the broken program reaches 10 in use, 22 waits, 10 of 32 answered.
+    return [expect.at_most(fixed.peak("expvar.db.in_use"), 3,
                            "fixed: connections in use at the peak"),
-            expect.at_most(stats["wait_count"], 0, "fixed: queries that waited for a connection"),
-            expect.at_least(s["ok"], s["sent"], f"fixed: lookups answered (of {s['sent']} sent)"),
-            # measured 1 session (the lookups come one at a time)
-            expect.at_most(sum(sessions.values()), 2,
+            expect.at_most(stats["wait_count"], 2, "fixed: queries that waited for a connection"),
+            expect.at_least(s["ok"], 0.9 * s["sent"],
+                            f"fixed: lookups answered (of {s['sent']} sent)"),
+            expect.at_most(sum(sessions.values()), 3,
                            f"fixed: sessions PostgreSQL lists for the program ({sessions})")]
 
 
