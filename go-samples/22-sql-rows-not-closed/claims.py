@@ -135,21 +135,19 @@ def a_report_cut_short_is_an_error(fixed_report):
                            "fixed: full reports answered 200 with missing rows")]
 
 
-def timeline(run, step_s=0.5):
-    """Every ``step_s`` seconds of the load: the lookups answered so far, and the pool and
-    the server at that moment. In the broken run the connections in use follow the answers
-    one for one, until the pool is full."""
-    start, stop = run.event_time("load start"), run.event_time("load stop")
-    ts, oks = run.series("ok", source="load")
-    rows, t = [], start + step_s
-    while t <= stop + 1e-9:
-        rows.append({"s into the load": round(t - start, 1),
-                     "lookups answered": sum(v for ti, v in zip(ts, oks, strict=True) if ti <= t),
+def timeline(run):
+    """At the end of each interval of the load generator: the lookups answered so far, and
+    the pool and the server at that moment. In the broken run the connections in use
+    follow the answers one for one, until the pool is full."""
+    start = run.event_time("load start")
+    rows, answered = [], 0
+    for t, ok in zip(*run.series("ok", source="load"), strict=True):
+        answered += ok
+        rows.append({"s into the load": round(t - start, 1), "lookups answered": answered,
                      "pool: in use": run.value_at("expvar.db.in_use", t),
                      "pool: waits so far": run.value_at("expvar.db.wait_count", t),
                      "server: sessions": run.value_at("postgres.connections", t, "db"),
                      "server: running a query": run.value_at("postgres.active", t, "db")})
-        t += step_s
     return rows
 
 
