@@ -1,9 +1,11 @@
-"""The course's Go clients (``go-samples/internal/pgdriver``, ``internal/resp``) pass their
-tests against the real servers of the datastores layer.
+"""Every Go test of go-samples runs here, under the race detector, against the real servers
+of the datastores layer: the course's clients (``internal/pgdriver``, ``internal/resp``) and
+the chapter 3 lessons' own tests (through ``internal/lessontest``).
 
-The Go tests find the servers in ``GOPITFALLS_PG_URL`` and ``GOPITFALLS_REDIS_ADDR``. A Go
-test that skips (say, because a variable is missing) or fails fails this test, and so does
-a package that ran no test at all (missing, not built, or without tests).
+The Go tests find the servers in ``GOPITFALLS_PG_URL`` and ``GOPITFALLS_REDIS_ADDR``. Any
+failing Go test fails this test; so does a test that skipped for want of a server, and a
+client package that ran no test at all (missing, not built, or without tests). (.ci/run's
+own ``go test`` step covers the engine's Go tools; go-samples run here, with servers.)
 """
 
 import json
@@ -61,22 +63,36 @@ def verdict(events: list[dict], package: str) -> list[str]:
 @pytest.fixture(scope="module")
 def go_test_events():
     go = find_go()
-    # 20 connections: TestTooManyClients opens one more than the server allows
-    with Postgres({"max_connections": 20}) as pg, Redis() as rdb:
+    # 40 connections: TestTooManyClients opens one more than the server allows, and the
+    # lessons' tests (in parallel packages) open theirs meanwhile
+    with Postgres({"max_connections": 40}) as pg, Redis() as rdb:
         env = go.env(GOPITFALLS_PG_URL=pg.dsn, GOPITFALLS_REDIS_ADDR=rdb.addr)
         done = subprocess.run(
-            [str(go.binary), "test", "-json", "-count=1", "-timeout=180s", "./internal/..."],
-            cwd=SAMPLES, env=env, capture_output=True, text=True, timeout=400)
+            [str(go.binary), "test", "-race", "-json", "-count=1", "-timeout=300s", "./..."],
+            cwd=SAMPLES, env=env, capture_output=True, text=True, timeout=600)
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return events, done.stderr
+
+
+def _explain(problems: list[str], stderr: str) -> str:
+    return "\n".join(problems) + (f"\ngo test's stderr: {stderr[-2000:]}"
+                                  if stderr.strip() else "")
 
 
 @pytest.mark.parametrize("package", REQUIRED)
 def test_go_client_passes_against_the_real_server(go_test_events, package):
     events, stderr = go_test_events
     problems = verdict(events, package)
-    assert not problems, "\n".join(problems) + (f"\ngo test's stderr: {stderr[-2000:]}"
-                                                if stderr.strip() else "")
+    assert not problems, _explain(problems, stderr)
+
+
+def test_every_go_test_passes_and_none_went_without_its_server(go_test_events):
+    events, stderr = go_test_events
+    packages = {e["Package"].removeprefix(MODULE + "/") for e in events if e.get("Package")}
+    assert any(p.startswith("13-") for p in packages), sorted(packages)  # lessons ran too
+    problems = [line for package in sorted(packages) for line in verdict(events, package)
+                if " failed" in line or "GOPITFALLS_" in line]
+    assert not problems, _explain(problems, stderr)
 
 
 # ---------------------------------------------------------------- the verdict itself

@@ -136,3 +136,13 @@ def test_rates_of_counters():
             samples=[{"t": 0.0, "expvar": {"q": 0}}, {"t": 0.5, "expvar": {"q": 10}},
                      {"t": 1.5, "expvar": {"q": 10}}])
     assert r.series("expvar.q/s") == ([0.5, 1.5], [20.0, 0.0])
+
+
+def test_a_lessons_go_tests_get_its_servers():
+    """lesson.go_test hands a lesson with databases its servers: a test that needs
+    PostgreSQL runs (without them it skips, and go_test finds no test that ran)."""
+    import gopitfalls
+
+    report = gopitfalls.lesson("13-db-pool-exhaustion").go_test(
+        "fixed", "^TestBurstStaysUnderTheCap$")
+    assert report.results == {"TestBurstStaysUnderTheCap": ["pass"]}, report.output[-20:]

@@ -281,7 +281,14 @@ class Lesson:
 
     def go_test(self, program: str, run: str | None = None, **options) -> TestReport:
         """Run the Go tests of one of the lesson's programs (``run`` selects tests, as
-        ``go test -run``); options: ``count``, ``parallel``, ``race``, ``tags``."""
+        ``go test -run``); options: ``count``, ``parallel``, ``race``, ``tags``. A lesson
+        with databases gives its tests the servers its runs use (``GOPITFALLS_PG_URL``,
+        ``GOPITFALLS_REDIS_ADDR``)."""
+        if self.database_spec is not None:
+            dbs = self.databases()
+            options["env"] = {**({"GOPITFALLS_PG_URL": dbs.postgres.dsn} if dbs.postgres else {}),
+                              **({"GOPITFALLS_REDIS_ADDR": dbs.redis.addr} if dbs.redis else {}),
+                              **options.get("env", {})}
         return go_test(self.program_dir(program), run, **options)
 
     # ---- showing the code

@@ -68,9 +68,9 @@ def module_root(package_dir: Path) -> Path:
 
 def go_test(package_dir: Path, run: str | None = None, *, count: int = 1,
             parallel: int | None = None, race: bool = False, tags: tuple[str, ...] = (),
-            timeout_s: float = 240) -> TestReport:
+            timeout_s: float = 240, env: dict[str, str] | None = None) -> TestReport:
     """``go test -json`` on one package (a folder of a Go module); ``run`` selects tests
-    (a regular expression, as ``go test -run``)."""
+    (a regular expression, as ``go test -run``); ``env`` is added to the tests' environment."""
     go = find_go()
     root = module_root(package_dir)
     args = ["test", "-json", f"-count={count}"]
@@ -79,8 +79,8 @@ def go_test(package_dir: Path, run: str | None = None, *, count: int = 1,
     args += ["-tags", ",".join(tags)] if tags else []
     args += ["-run", run] if run else []
     args.append("./" + package_dir.relative_to(root).as_posix())
-    proc = subprocess.run([str(go.binary), *args], env=go.env(), cwd=root, capture_output=True,
-                          text=True, timeout=timeout_s)
+    proc = subprocess.run([str(go.binary), *args], env=go.env(**(env or {})), cwd=root,
+                          capture_output=True, text=True, timeout=timeout_s)
     report = TestReport("go " + shlex.join(args[:1] + args[2:]), proc.returncode)
     for line in proc.stdout.splitlines():
         event = json.loads(line) if line.startswith("{") else {}
