@@ -94,6 +94,26 @@ def hit_ratio(run):
     return hits / max(hits + misses, 1)
 
 
+def hit_ratio_series(run):
+    """(times, share of cache reads that hit) per probe interval, from the load start on,
+    over the intervals with any cache read."""
+    start = run.event_time("load start")
+    t, hits = run.series("expvar.cache_hits/s")
+    _, misses = run.series("expvar.cache_misses/s")
+    pts = [(ti - start, h / (h + m)) for ti, h, m in zip(t, hits, misses, strict=True)
+           if ti >= start and h + m > 0]
+    return [x for x, _ in pts], [y for _, y in pts]
+
+
+def summary_row(name, run):
+    """One row of what a run measured: cache hit ratio, queries, peak QPS, p99."""
+    return {"run": name, "requests": run.load_summary["sent"],
+            "cache hit ratio": f"{hit_ratio(run):.1%}",
+            "database queries during the load": int(queries_in_load(run)),
+            "peak queries/s": round(peak_qps(run)),
+            "p99 ms": round(run.load_summary["p99_ms"])}
+
+
 def expiry_spread_ms(run):
     """Milliseconds between the first and the last warmed key's expiry."""
     e = run.data.get("expiries") or [0.0]
