@@ -19,15 +19,18 @@ DOWN_AT_S, UP_AT_S = 1.0, 3.5                        # the outage, from the star
 
 def mark_expiry(keys, label):
     """A during_load hook: reads how long ``keys`` have left in Redis (PTTL) as the load
-    starts, stores each one's expiry time (``run.data["expiries"]``, on the run's clock),
-    and marks ``label`` when the first of them expires."""
+    starts, stores each one's expiry time (``run.data["expiries"]``, on the run's clock:
+    the time of its own read plus what it had left), and marks ``label`` when the first of
+    them expires."""
     def hook(ctl):
-        now = ctl.now()
-        left = [int(ctl.redis.command("PTTL", k)) / 1000 for k in keys]
-        left = [s for s in left if s >= 0]          # -2: not there (never warmed)
-        ctl.data["expiries"] = [now + s for s in left]
-        if left:
-            time.sleep(min(left))
+        expiries = []
+        for k in keys:
+            now, left = ctl.now(), int(ctl.redis.command("PTTL", k))
+            if left >= 0:                           # -2: not there (never warmed)
+                expiries.append(now + left / 1000)
+        ctl.data["expiries"] = expiries
+        if expiries:
+            time.sleep(max(0.0, min(expiries) - ctl.now()))
             ctl.event(label)
     return hook
 
