@@ -148,15 +148,17 @@ def outage_rows(runs):
 
 # ---------------------------------------------------------------- the pitfall
 
-# Measured in 6 runs (local backend, 2 cores; one of them under the notebook's live plot):
-# the numbers in each comment below. Every threshold leaves at least half of the smallest
-# measured value (or twice the largest, for an upper bound) as margin, so a busy machine
-# that slows the load or the probe cannot flip it; each ratio of 10 is the lesson's promise.
+# Measured in 20 consecutive judged runs of all 8 (local backend, 2 cores, the machine
+# shared with other work), all passing: the ranges in each comment below. The thresholds on
+# rates and shares leave at least half of the smallest measured value as margin, so a busy
+# machine that slows the load or the probe cannot flip them; the small counts of the fixed
+# runs (queries during the load) allow one expiry more than was ever measured; each ratio of
+# 10 is the lesson's promise.
 
 @claim("broken")
 def a_hot_key_expiring_sends_a_burst_of_identical_queries(broken):
-    # hit ratio measured 97.3-97.6 %; peak 308-373 queries/s (38-43 queries in the burst):
-    # 150 leaves half of the smallest
+    # hit ratio measured 94.6-97.5 %; peak 292-378 queries/s (about 40 queries in the burst,
+    # 80-86 when the refilled key expired again before the end): 150 leaves half
     return [expect.at_least(hit_ratio(broken), 0.9, "broken: cache hit ratio over the run "
                             "(the dashboard looks healthy)"),
             expect.at_least(peak_qps(broken), 150,
@@ -175,8 +177,8 @@ def absent_ids_reach_the_database_every_time(broken_pen):
 
 @claim("broken")
 def keys_cached_together_expire_together(broken_aval):
-    # spread measured 2-19 ms (100 allows a stalled warm-up loop); peak 1234-1615 queries/s
-    # (234-270 queries in 0.2 s): 400 leaves a third of the smallest
+    # spread measured 2-25 ms (100 allows a stalled warm-up loop); peak 1166-1764 queries/s
+    # (232-287 queries in 0.2 s): 400 leaves a third of the smallest
     return [expect.at_most(expiry_spread_ms(broken_aval), 100,
                            "broken: ms between the first and last of the 20 warmed keys' "
                            "expiry"),
@@ -187,7 +189,7 @@ def keys_cached_together_expire_together(broken_aval):
 @claim("broken")
 def a_dead_database_fails_every_miss(broken_down):
     done = during_outage(broken_down, "done")
-    # measured 72-89 of 105-106 pages failed (68-84 %): 40 % leaves half; 1437-1730
+    # measured 73-78 of 102-106 pages failed (69-76 %): 40 % leaves half; 1426-1594
     # queries to the dead database: 300 leaves a fifth
     return [expect.at_least(done - during_outage(broken_down, "ok"), 0.4 * done,
                             f"broken: pages that failed while the database was down (of "
@@ -201,8 +203,8 @@ def a_dead_database_fails_every_miss(broken_down):
 
 @claim("fixed")
 def coalescing_sends_one_query_per_expiry(broken, fixed):
-    # fixed peak 10 queries/s in every run (one query in a 100 ms interval): ratios 31-37;
-    # 1-2 queries during the load (the key may expire twice: its TTL is 2-3 s); 40-84
+    # fixed peak 10 queries/s in every run (one query in a 100 ms interval): ratios 29-38;
+    # 1-2 queries during the load (the key may expire twice: its TTL is 2-3 s); 40-83
     # misses coalesced
     return [expect.ratio_at_least(peak_qps(broken), peak_qps(fixed), 10,
                                   "breakdown: peak database queries/s, broken vs fixed"),
@@ -215,7 +217,8 @@ def coalescing_sends_one_query_per_expiry(broken, fixed):
 @claim("fixed")
 def not_found_is_cached_too(broken_pen, fixed_pen):
     # fixed: peak 10 queries/s, 2-3 queries in 4 s (the 2 s ±20 % negative entry expires
-    # once or twice): ratios 31-34; 4 allows one more expiry
+    # once or twice): ratios 31-38; 4 allows one more expiry. Without it, coalescing
+    # alone keeps the peak ratio but sends 39 queries: the count is what judges step 2
     return [expect.ratio_at_least(peak_qps(broken_pen), peak_qps(fixed_pen), 10,
                                   "penetration: peak database queries/s, broken vs fixed"),
             expect.at_most(queries_in_load(fixed_pen), 4,
@@ -224,8 +227,9 @@ def not_found_is_cached_too(broken_pen, fixed_pen):
 
 @claim("fixed")
 def jittered_ttls_spread_the_expiry(broken_aval, fixed_aval):
-    # fixed peak 40-60 queries/s (4-6 keys expiring in one 100 ms interval): ratios 20-40;
-    # expiries spread over 855-961 ms (20 draws over a 1 s window): 400 leaves half
+    # fixed peak 40-60 queries/s (4-6 keys expiring in one 100 ms interval): ratios 24-43
+    # (without jitter: 6.9); expiries spread over 720-995 ms (20 draws over a 1 s window):
+    # 400 leaves half
     return [expect.ratio_at_least(peak_qps(broken_aval), peak_qps(fixed_aval), 10,
                                   "avalanche: peak database queries/s, broken vs fixed"),
             expect.at_least(expiry_spread_ms(fixed_aval), 400,
@@ -236,9 +240,9 @@ def jittered_ttls_spread_the_expiry(broken_aval, fixed_aval):
 def the_breaker_serves_stale_instead_of_hammering(broken_down, fixed_down):
     done = during_outage(fixed_down, "done")
     dead = [queries_between(r, r.data["down"], r.data["up"]) for r in (broken_down, fixed_down)]
-    # measured: every page answered 200 (100-104 while down); 1901-2944 stale answers (100
+    # measured: every page answered 200 (100-108 while down); 1879-3034 stale answers (100
     # needs only the first page after expiry); 9-10 queries to the dead database (5
-    # failures, then a trial every 0.5 s) against 1437-1730: ratios 143-192
+    # failures, then a trial every 0.5 s) against 1426-1594: ratios 146-176
     return [expect.at_least(during_outage(fixed_down, "ok"), 0.99 * done,
                             f"fixed: pages answered 200 while the database was down "
                             f"(of {done:g})"),
