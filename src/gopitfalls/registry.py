@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -144,9 +145,21 @@ def docker_client(timeout: float = 10):
     answers (or the SDK is missing)."""
     import docker
 
+    _check_docker_socket()
     client = docker.from_env(timeout=timeout)
     client.ping()
     return client
+
+
+def _check_docker_socket() -> None:
+    """Raise at once when a local daemon's socket does not accept: the SDK's failed ping
+    leaves its socket unclosed (a ResourceWarning at the next garbage collection)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        probe.connect(host.removeprefix("unix://"))  # OSError: no daemon there
 
 
 def _docker_client_or_none():
