@@ -100,6 +100,9 @@ def wait_until_clean(timeout_s: float = 10.0, owner: int | None = None) -> list[
 def pytest_sessionfinish(session, exitstatus):
     """After everything, notebooks included: no process, container, pidfile or temp dir
     of the engine may remain. (Kernels' guardians reap within a second of the kernel's exit.)"""
+    from gopitfalls.datastores import stop_shared
+
+    stop_shared()  # the database servers runs in this process shared (as at its exit)
     left = wait_until_clean(15)
     if left:
         print("\nLEAK: the engine left these behind:\n  " + "\n  ".join(left))

@@ -61,7 +61,8 @@ def verdict(events: list[dict], package: str) -> list[str]:
 @pytest.fixture(scope="module")
 def go_test_events():
     go = find_go()
-    with Postgres() as pg, Redis() as rdb:
+    # 20 connections: TestTooManyClients opens one more than the server allows
+    with Postgres({"max_connections": 20}) as pg, Redis() as rdb:
         env = go.env(GOPITFALLS_PG_URL=pg.dsn, GOPITFALLS_REDIS_ADDR=rdb.addr)
         done = subprocess.run(
             [str(go.binary), "test", "-json", "-count=1", "-timeout=180s", "./internal/..."],

@@ -169,9 +169,8 @@ def the_fix_hangs_up_on_slow_clients_within_the_header_timeout(broken, fixed):
             # server the 8 stragglers that the check above allows at K = 400
             expect.ratio_at_least(held_b[-1], held_f[-1], 50,
                                   f"connections held by {ks[-1]} slow clients, broken vs fixed"),
-            # measured 410 vs 10 (41) in 6 runs; 25 allows the fixed server twice its 8
-            # goroutines at rest
-            expect.ratio_at_least(max(gor_b), max(gor_f), 25, "goroutines held, broken vs fixed")]
+            # measured 410 vs 10-14 (29-41) in 9 runs; 15 allows the fixed server 27
+            expect.ratio_at_least(max(gor_b), max(gor_f), 15, "goroutines held, broken vs fixed")]
 
 
 @claim("fixed")

@@ -20,6 +20,7 @@ from pathlib import Path
 from .backends import Limits
 from .claims import Judgement, RunSpec, judge
 from .codeview import code_html, diff_html
+from .datastores import Databases, DatabaseSpec, acquire
 from .experiment import Progress, Run, run
 from .gotest import TestReport, go_test
 from .load import Load
@@ -146,6 +147,8 @@ class Scenario:
     cooldown_s: float = 1.0
     description: str = ""
     metrics: tuple[str, ...] = ()  # what its live plot shows, if not the lesson's
+    # Server settings laid over the lesson's [databases] ({"postgres": {...}}).
+    databases: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ class Lesson:
     programs: dict[str, str] = field(default_factory=dict)
     # What its runs' live plots and comparisons show (lesson.toml's ``metrics``).
     metrics: tuple[str, ...] = ()
+    # The servers its programs need (lesson.toml's ``[databases]``), or None.
+    database_spec: DatabaseSpec | None = None
 
     @property
     def number(self) -> str:
@@ -209,6 +214,20 @@ class Lesson:
         _record_judged(self.slug, judgement)
         return judgement.raise_if_failed()
 
+    def databases_of(self, scenario: str = "default") -> DatabaseSpec | None:
+        """The servers a run of this scenario needs: the lesson's, with its settings."""
+        if self.database_spec is None:
+            return None
+        return self.database_spec.with_settings(self.scenario(scenario).databases)
+
+    def databases(self, scenario: str = "default") -> Databases:
+        """The lesson's running servers (``.postgres``, ``.redis``), to look at outside a
+        run: the same ones its runs use."""
+        spec = self.databases_of(scenario)
+        if spec is None:
+            raise ValueError(f"{self.slug} declares no [databases] in its lesson.toml")
+        return acquire(spec)
+
     def metrics_of(self, scenario: str = "default") -> list[str]:
         """The metrics a run of this scenario plots: its own, or the lesson's."""
         return list(self.scenario(scenario).metrics or self.metrics)
@@ -239,6 +258,7 @@ class Lesson:
             load=replace(sc.load, **load_fields) if sc.load else None,
             upstream=sc.upstream, limits=replace(sc.limits, **limit_fields), env=dict(sc.env),
             baseline_s=sc.baseline_s, cooldown_s=sc.cooldown_s,
+            databases=self.databases_of(scenario),
         )
         if "env" in overrides:  # added to the scenario's environment, not replacing it
             kwargs["env"].update(overrides.pop("env"))
@@ -334,9 +354,29 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
             cooldown_s=float(data.get("cooldown_s", 1.0)),
             description=data.get("description", ""),
             metrics=tuple(data.get("metrics", ())),
+            databases=dict(data.get("databases", {})),
         )
     except TypeError as exc:  # an unknown key: name the file and the scenario
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
+
+
+def _database_spec(data: dict | None, where: Path) -> DatabaseSpec | None:
+    """lesson.toml's ``[databases]``: ``postgres = {settings}``, ``redis = {settings}``,
+    ``seed = "seed.sql"`` (a file next to it)."""
+    if not data:
+        return None
+    unknown = set(data) - {"postgres", "redis", "seed"}
+    if unknown:
+        raise ValueError(f"{where}: [databases] has {', '.join(sorted(unknown))}; it takes "
+                         "postgres, redis and seed")
+    seed = ""
+    if "seed" in data:
+        seed_path = where.parent / data["seed"]
+        if not seed_path.is_file():
+            raise ValueError(f"{where}: [databases] seed {data['seed']!r}: no such file "
+                             f"{seed_path}")
+        seed = seed_path.read_text()
+    return DatabaseSpec(postgres=data.get("postgres"), redis=data.get("redis"), seed=seed)
 
 
 def _record_judged(slug: str, judgement: Judgement) -> None:
@@ -387,7 +427,12 @@ def _catalog(root: Path) -> dict[str, Lesson]:
                        for name, sc in data.get("scenarios", {}).items()},
             programs={name: str(folder) for name, folder in data.get("programs", {}).items()},
             metrics=tuple(data.get("metrics", ())),
+            database_spec=_database_spec(data.get("databases"), path),
         )
+        for name, sc in lessons[slug].scenarios.items():
+            if sc.databases and lessons[slug].database_spec is None:
+                raise ValueError(f"{path}: scenario {name!r} sets databases, but the lesson "
+                                 "declares no [databases]")
     if not lessons:
         raise CourseNotFound(f"{root} has go-samples/ but no lesson in it "
                              "(go-samples/NN-slug/lesson.toml); is the course complete?")

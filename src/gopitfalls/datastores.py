@@ -66,6 +66,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import registry
@@ -282,6 +283,31 @@ class _Server:
         with _live_lock:
             _live.discard(self)
 
+    def down(self) -> None:
+        """Take the server away (its clients are cut, new connections refused), keeping its
+        port, data and temp dir for :meth:`up`: the "database goes away" of a lesson."""
+        popen, self.popen = self.popen, None
+        if popen is None:
+            return
+        if popen.poll() is None:
+            popen.send_signal(self.stop_signal)
+            try:
+                popen.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        registry.kill_group(popen.pid, self._started_at)
+        if self.pidfile is not None:
+            self.pidfile.unlink(missing_ok=True)
+            self.pidfile = None
+
+    def up(self) -> None:
+        """Start a server that :meth:`down` took away, on the same port with the same data."""
+        if self.popen is not None:
+            return
+        if self.dir is None:
+            raise DatastoreError(f"{self.title} was never started: start() it first")
+        self._restart()
+
     def __enter__(self):
         return self.start()
 
@@ -307,14 +333,18 @@ class _Server:
     # -- helpers for the servers
 
     def _spawn(self, argv: list[str], user: pwd.struct_passwd | None) -> None:
-        death_signal, parent = self.death_signal, os.getpid()
+        # The kernel sends the death signal when the *thread* that started the server ends:
+        # a server (re)started by a lesson's during_load thread would die with that thread,
+        # so it gets none, and the registry's reaper stands in if the owner dies.
+        on_main = threading.current_thread() is threading.main_thread()
+        death_signal, parent = (self.death_signal if on_main else 0), os.getpid()
         # Everything the child needs is loaded here: after setuid it may not be allowed
         # to read Python's own files (an install under /root).
         libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
         def preexec() -> None:  # in the child, after setuid (which would clear it)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if libc is not None:
+            if libc is not None and death_signal:
                 libc.prctl(1, death_signal)  # PR_SET_PDEATHSIG
                 if os.getppid() != parent:  # the owner died before prctl
                     os.kill(os.getpid(), death_signal)
@@ -374,6 +404,9 @@ class _Server:
     title = "the server"
 
     def _start(self) -> None:
+        raise NotImplementedError
+
+    def _restart(self) -> None:
         raise NotImplementedError
 
 
@@ -446,6 +479,12 @@ class Postgres(_Server):
             os.chown(self.dir, self.run_as.pw_uid, self.run_as.pw_gid)
         self._check_runnable()
         self._initdb()
+        self._restart()
+        if self.database != "postgres":
+            self._psql(f'CREATE DATABASE "{self.database}"', database="postgres",
+                       as_client=True)
+
+    def _restart(self) -> None:
         settings = PG_DEFAULTS | self.settings
         argv = [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
                 "-h", "127.0.0.1", "-k", str(self.dir)]
@@ -454,9 +493,26 @@ class Postgres(_Server):
         self._spawn(argv, self.run_as)
         self._wait_ready(lambda: self._psql("SELECT 1", database="postgres", as_client=True,
                                             timeout=5))
-        if self.database != "postgres":
-            self._psql(f'CREATE DATABASE "{self.database}"', database="postgres",
-                       as_client=True)
+
+    def reset(self, seed: str = "") -> None:
+        """A fresh, empty lesson database (its clients cut), then ``seed`` run into it."""
+        self.sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)',
+                 database="postgres")
+        self.sql(f'CREATE DATABASE "{self.database}"', database="postgres")
+        if seed.strip():
+            self.sql(seed)
+
+    def activity(self) -> dict[str, dict[str, int]]:
+        """The lesson database's client connections as the server counts them: connected,
+        running a query (active), idle inside a transaction."""
+        row = self.sql(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'active'), "
+            "count(*) FILTER (WHERE state LIKE 'idle in transaction%') FROM pg_stat_activity "
+            f"WHERE backend_type = 'client backend' AND datname = '{self.database}'",
+            timeout=5)
+        connections, active, idle_in_tx = (int(v) for v in row.split("|"))
+        return {"postgres": {"connections": connections, "active": active,
+                             "idle_in_transaction": idle_in_tx}}
 
     def _says_ready(self) -> bool:
         try:  # postmaster.pid's 8th line is the postmaster's status
@@ -562,7 +618,12 @@ class Redis(_Server):
                 "--dir", str(self.dir), "--logfile", "", "--daemonize", "no"]
         for name, value in self.settings.items():
             argv += [f"--{name}", value]
-        self._spawn(argv, None)
+        self._argv = argv
+        self._restart()
+
+    def _restart(self) -> None:
+        self.log_path.unlink(missing_ok=True)  # "ready" is read from the log
+        self._spawn(self._argv, None)
 
         def ping() -> None:
             if self.command("PING", timeout=2) != "PONG":
@@ -572,6 +633,21 @@ class Redis(_Server):
 
     def _says_ready(self) -> bool:
         return "Ready to accept connections" in self.log()
+
+    def reset(self) -> None:
+        """No keys, and its statistics (hits, misses, commands) counted from zero."""
+        self.command("FLUSHALL")
+        self.command("CONFIG", "RESETSTAT")
+
+    def activity(self) -> dict[str, dict[str, int]]:
+        """Redis's own counters: clients connected (this query's connection not counted),
+        keyspace hits and misses, commands processed."""
+        info = dict(line.split(":", 1) for line in self.command("INFO", timeout=5).splitlines()
+                    if ":" in line and not line.startswith("#"))
+        return {"redis": {"clients": int(info["connected_clients"]) - 1,
+                          "hits": int(info["keyspace_hits"]),
+                          "misses": int(info["keyspace_misses"]),
+                          "commands": int(info["total_commands_processed"])}}
 
     def command(self, *args, timeout: float = 10):
         """Send one command over a new connection; the reply as str, int, list or None.
@@ -612,6 +688,140 @@ def _read_reply(stream):
         count = int(body)
         return None if count < 0 else [_read_reply(stream) for _ in range(count)]
     raise DatastoreError(f"redis: unexpected reply {line!r}")
+
+
+# ---------------------------------------------------------------- a lesson's databases
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """What a lesson's program needs (lesson.toml's ``[databases]``): PostgreSQL and/or
+    Redis with their settings (None: not needed) and the SQL that seeds a fresh database."""
+
+    postgres: dict | None = None
+    redis: dict | None = None
+    seed: str = ""
+
+    def with_settings(self, overrides: dict) -> DatabaseSpec:
+        """This spec with a scenario's settings laid over it (``{"postgres": {...}}``)."""
+        unknown = set(overrides) - {"postgres", "redis"}
+        if unknown:
+            raise ValueError(f"databases: unknown server {', '.join(sorted(unknown))} "
+                             "(postgres, redis)")
+        merged = {kind: None if getattr(self, kind) is None and kind not in overrides
+                  else {**(getattr(self, kind) or {}), **overrides.get(kind, {})}
+                  for kind in ("postgres", "redis")}
+        return replace(self, **merged)
+
+    def to_dict(self) -> dict:
+        return {"postgres": self.postgres, "redis": self.redis, "seeded": bool(self.seed)}
+
+
+@dataclass
+class Databases:
+    """The servers of one run: started (or reused) by :func:`acquire`."""
+
+    postgres: Postgres | None = None
+    redis: Redis | None = None
+
+    def env(self) -> dict[str, str]:
+        """The program's environment: DATABASE_URL and/or REDIS_ADDR."""
+        env = {}
+        for server in (self.postgres, self.redis):
+            if server is not None:
+                env.update(server.env())
+        return env
+
+    def reset(self, seed: str = "") -> None:
+        """The same start for every run: a fresh seeded database and an empty Redis (a server
+        that a lesson took down is brought back first)."""
+        for server in (self.postgres, self.redis):
+            if server is not None:
+                server.up()
+        if self.postgres is not None:
+            self.postgres.reset(seed)
+        if self.redis is not None:
+            self.redis.reset()
+
+    def activity(self) -> dict[str, dict[str, int]]:
+        """One sample of what the servers count (a server that is down gives nothing)."""
+        sample = {}
+        for server in (self.postgres, self.redis):
+            if server is not None and server.popen is not None:
+                try:
+                    sample.update(server.activity())
+                except (OSError, DatastoreError, ValueError, KeyError):
+                    pass  # going down or coming up meanwhile
+        return sample
+
+    def __enter__(self) -> Databases:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass  # shared: stopped when the process ends (or by stop_shared)
+
+
+# Servers are shared by the runs of one process, per kind and settings: a notebook makes
+# many runs, and each would otherwise wait for a new server. At most SHARED_PER_KIND of each
+# kind stay up; the one used least recently is stopped.
+SHARED_PER_KIND = 2
+_shared: dict[tuple, _Server] = {}
+_shared_lock = threading.Lock()
+
+
+def acquire(spec: DatabaseSpec) -> Databases:
+    """The running servers ``spec`` asks for, started on first use and reused after."""
+    found = Databases()
+    with _shared_lock:
+        for kind, make in (("postgres", Postgres), ("redis", Redis)):
+            settings = getattr(spec, kind)
+            if settings is None:
+                continue
+            key = (kind, tuple(sorted((str(k), str(v)) for k, v in settings.items())))
+            server = _shared.pop(key, None)
+            if server is None:
+                same_kind = [k for k in _shared if k[0] == kind]
+                for old in same_kind[:max(0, len(same_kind) - SHARED_PER_KIND + 1)]:
+                    _shared.pop(old).stop()
+                server = make(settings).start()
+            _shared[key] = server  # last in the dict = used most recently
+            setattr(found, kind, server)
+    return found
+
+
+def stop_shared() -> None:
+    """Stop the servers :func:`acquire` started (the test session does before its leak
+    check; otherwise they stop when the process exits)."""
+    with _shared_lock:
+        servers = list(_shared.values())
+        _shared.clear()
+    for server in servers:
+        server.stop()
+
+
+class ActivitySampler:
+    """Samples :meth:`Databases.activity` in a thread while a run goes on."""
+
+    def __init__(self, databases: Databases, interval_s: float = 0.25):
+        self.databases, self.interval_s = databases, interval_s
+        self.samples: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gopitfalls-db-sampler",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t = time.time()
+            sample = self.databases.activity()
+            if sample:
+                self.samples.append({"t": t, **sample})
+            self._stop.wait(max(0.0, self.interval_s - (time.time() - t)))
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        self._thread.join(10)
+        return self.samples
 
 
 # ---------------------------------------------------------------- doctor

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .backends import Backend, Exit, KilledBy, Limits, Process, get_backend
 from .build import Binary, build
+from .datastores import ActivitySampler, Databases, DatabaseSpec, Postgres, Redis, acquire
 from .goreports import GoReport, crash_report, race_reports
 from .load import Load, LoadRun
 from .network import free_port, wait_for_port
@@ -37,6 +38,8 @@ class Run:
     params: dict
     samples: list[dict] = field(default_factory=list)  # probe samples, t relative to start
     upstream_samples: list[dict] = field(default_factory=list)
+    # What the databases counted (source "db"): {"t", "postgres": {...}, "redis": {...}}
+    db_samples: list[dict] = field(default_factory=list)
     load: list[dict] = field(default_factory=list)  # load generator intervals
     load_summary: dict | None = None
     exit: Exit | None = None
@@ -54,9 +57,13 @@ class Run:
         """Times and values of a metric: a probe field (``goroutines``, ``rss``, ``fds``,
         ...), ``expvar.NAME`` for a variable the program publishes, or a load field
         (``p99_ms``, ``ok``, ...) with ``source="load"``; ``source="upstream"`` reads the
-        upstream's probe."""
+        upstream's probe, ``source="db"`` what the databases counted
+        (``postgres.connections``, ``redis.misses``, ...). A name ending in ``/s`` is the
+        per-second rate of a counter between consecutive samples (``expvar.db_queries/s``)."""
+        if name.endswith("/s"):
+            return _rate(*self.series(name.removesuffix("/s"), source))
         rows = {"program": self.samples, "upstream": self.upstream_samples,
-                "load": self.load}[source]
+                "load": self.load, "db": self.db_samples}[source]
         ts, vs = [], []
         for row in rows:
             if source == "load" and name.endswith("_ms") and not row.get("done"):
@@ -152,6 +159,14 @@ class Run:
         printer.text(self.summary())
 
 
+def _rate(ts: list[float], vs: list[float]) -> tuple[list[float], list[float]]:
+    """A counter's rate per second, at the end of each interval between samples."""
+    points = list(zip(ts, vs, strict=True))
+    pairs = [(t1, (v1 - v0) / (t1 - t0))
+             for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False) if t1 > t0]
+    return [t for t, _ in pairs], [r for _, r in pairs]
+
+
 def _lookup(row: dict, name: str):
     value = row
     for part in name.split("."):
@@ -174,9 +189,18 @@ class Control:
     data: dict = field(default_factory=dict)  # becomes Run.data
     # The other addresses the program listens on (run's ``listen``): env name -> base URL.
     urls: dict[str, str] = field(default_factory=dict)
+    # The run's database servers (run's ``databases``), to query or to take down and up.
+    postgres: Postgres | None = None
+    redis: Redis | None = None
+    events: list[tuple[float, str]] | None = None
 
     def send_signal(self, sig: int) -> None:
         self.process.send_signal(sig)
+
+    def event(self, name: str) -> None:
+        """Mark ``name`` on the run's time axis, now (plots draw it)."""
+        if self.events is not None:
+            self.events.append((self.now(), name))
 
     def now(self) -> float:
         """Seconds since the run started (the time axis of the Run)."""
@@ -201,6 +225,7 @@ def run(
     progress: Progress | None = None,
     during_load: Callable[[Control], None] | None = None,
     listen: Sequence[str] = (),
+    databases: DatabaseSpec | None = None,
 ) -> Run:
     """Build and run ``program`` under ``load`` and return what was measured.
 
@@ -211,13 +236,16 @@ def run(
     ``listen`` names environment variables of more addresses the program listens on (an
     admin port, say): each gets a free 127.0.0.1 port when the run starts, and
     ``Control.urls[name]`` is its base URL.
+    ``databases`` names the PostgreSQL and Redis servers the program needs: each run starts
+    on a fresh seeded database and an empty Redis, the program gets ``DATABASE_URL`` and
+    ``REDIS_ADDR``, and what the servers count is sampled (``Run.series(..., "db")``).
     The program is stopped at the end unless it died first; its exit says how.
     """
     binary = program if isinstance(program, Binary) else build(program, race=race)
     plan = _Plan(args=list(args), env=dict(env or {}), limits=limits or Limits(), load=load,
                  upstream=upstream, baseline_s=baseline_s, cooldown_s=cooldown_s,
                  ready_timeout_s=ready_timeout_s, probe_interval_s=probe_interval_s,
-                 during_load=during_load, listen=tuple(listen))
+                 during_load=during_load, listen=tuple(listen), databases=databases)
     return _Experiment(binary, get_backend(backend), plan, label, progress).execute()
 
 
@@ -236,6 +264,7 @@ class _Plan:
     probe_interval_s: float
     during_load: Callable[[Control], None] | None
     listen: tuple[str, ...] = ()
+    databases: DatabaseSpec | None = None
 
     def planned_s(self) -> float:
         """The run's expected length once the program is ready (the progress bar's 100 %)."""
@@ -261,9 +290,12 @@ class _Experiment:
                     "load": plan.load.to_dict() if plan.load else None,
                     "upstream": plan.upstream.to_dict() if plan.upstream else None,
                     "race": binary.race, "port": self.port,
-                    "listen": {name: f"127.0.0.1:{p}" for name, p in self.more_ports.items()}},
+                    "listen": {name: f"127.0.0.1:{p}" for name, p in self.more_ports.items()},
+                    "databases": plan.databases.to_dict() if plan.databases else None},
         )
         self.upstream = UpstreamServer(plan.upstream) if plan.upstream else None
+        self.databases: Databases | None = None
+        self.sampler: ActivitySampler | None = None
         self.t0 = time.time()
         self.lock = threading.Lock()
         self.process: Process | None = None
@@ -290,6 +322,11 @@ class _Experiment:
                **{name: f"127.0.0.1:{port}" for name, port in self.more_ports.items()}}
         if self.upstream:
             env.setdefault("UPSTREAM_URL", self.upstream.url)
+        if self.plan.databases:
+            self.databases = acquire(self.plan.databases)
+            self.databases.reset(self.plan.databases.seed)
+            env = {**self.databases.env(), **env}
+            self.sampler = ActivitySampler(self.databases)
         self.process = self.backend.start(self.binary, self.plan.args, env, self.plan.limits,
                                           self._record_line,
                                           ports=(self.port, *self.more_ports.values()))
@@ -321,7 +358,9 @@ class _Experiment:
         hook = self.plan.during_load and _Hook(
             self.plan.during_load, Control(
                 self.base_url, self.process, self.t0, self.result.data,
-                {name: f"http://127.0.0.1:{port}" for name, port in self.more_ports.items()}))
+                {name: f"http://127.0.0.1:{port}" for name, port in self.more_ports.items()},
+                postgres=self.databases and self.databases.postgres,
+                redis=self.databases and self.databases.redis, events=self.result.events))
         # The lesson's hook runs in its own thread so that this one keeps reporting
         # progress (and drawing live plots) while it drives traffic.
         load_run = self.load_run
@@ -350,6 +389,10 @@ class _Experiment:
         if self.upstream is not None:
             self.upstream.stop()
             self.result.upstream_samples = _relative(self.upstream.samples, self.t0)
+        if self.sampler is not None:
+            self.result.db_samples = _relative(self.sampler.stop(), self.t0)
+        if self.databases is not None and self.databases.postgres is not None:
+            self.databases.postgres.up()  # a lesson that took it down gets it back
 
     def _finish(self) -> Run:
         result = self.result
@@ -398,6 +441,8 @@ class _Experiment:
             self.result.duration_s = time.time() - self.t0
             if self.upstream:
                 self.result.upstream_samples = _relative(self.upstream.samples, self.t0)
+            if self.sampler:
+                self.result.db_samples = _relative(self.sampler.samples, self.t0)
             if self.load_run:
                 self.result.load = list(self.load_run.intervals)
         self.progress(self.result, min(1.0, fraction))

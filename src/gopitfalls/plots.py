@@ -2,7 +2,8 @@
 
 Metrics are named as in :meth:`Run.series`, with an optional source prefix:
 ``"goroutines"``, ``"rss"``, ``"expvar.work_started"``, ``"load:p99_ms"``,
-``"upstream:expvar.conns_accepted"``.
+``"upstream:expvar.conns_accepted"``, ``"db:postgres.connections"``; a counter's name with
+``/s`` is its rate (``"expvar.db_queries/s"``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .experiment import Run
 COLORS = {"broken": "#d62728", "fixed": "#2ca02c"}
 EVENT_STYLE = {"load start": ("#555555", "--"), "load stop": ("#555555", ":")}
 KILL_COLOR = "#9467bd"
+LESSON_EVENT_COLOR = "#1f77b4"
+ENGINE_EVENTS = {"start", "never listened"}
 
 _LABELS = {
     "goroutines": ("goroutines", 1.0),
@@ -30,6 +33,13 @@ _LABELS = {
     "max_ms": ("max latency (ms)", 1.0),
     "ok": ("OK responses / interval", 1.0),
     "sent": ("requests sent / interval", 1.0),
+    "postgres.connections": ("PostgreSQL connections", 1.0),
+    "postgres.active": ("PostgreSQL queries running", 1.0),
+    "postgres.idle_in_transaction": ("PostgreSQL idle in transaction", 1.0),
+    "redis.clients": ("Redis clients", 1.0),
+    "redis.hits": ("Redis hits", 1.0),
+    "redis.misses": ("Redis misses", 1.0),
+    "redis.commands": ("Redis commands", 1.0),
 }
 
 
@@ -40,6 +50,8 @@ def split_metric(metric: str) -> tuple[str, str]:
 
 def metric_label(metric: str) -> tuple[str, float]:
     source, name = split_metric(metric)
+    if name.endswith("/s"):  # a counter's rate
+        return metric_label(metric.removesuffix("/s"))[0] + " per s", 1.0
     label, scale = _LABELS.get(name, (name.removeprefix("expvar."), 1.0))
     if source == "upstream":
         label = "upstream " + label
@@ -92,6 +104,10 @@ def mark_events(ax, run: Run, shift: float = 0.0) -> None:
             ax.axvline(t, color=KILL_COLOR, linewidth=2)
             ax.annotate(name, (t, 1), xycoords=("data", "axes fraction"), rotation=90,
                         va="top", ha="right", color=KILL_COLOR, fontsize=9)
+        elif name not in ENGINE_EVENTS:  # a lesson's own (Control.event): "db down", ...
+            ax.axvline(t, color=LESSON_EVENT_COLOR, linestyle="-.", linewidth=1.2)
+            ax.annotate(name, (t, 1), xycoords=("data", "axes fraction"), rotation=90,
+                        va="top", ha="right", color=LESSON_EVENT_COLOR, fontsize=9)
 
 
 def plot_run(run: Run, metrics: list[str], title: str | None = None):
