@@ -130,8 +130,9 @@ func handleRoute(w http.ResponseWriter, r *http.Request) {
 	if !consistent(rte.Region, rte.Host, rte.Port) {
 		// The address is a mix of two documents: refuse to send the tenant there.
 		tornReads.Add(1)
-		http.Error(w, fmt.Sprintf("misrouted: region %s with %s:%d", rte.Region, rte.Host,
-			rte.Port), http.StatusBadGateway)
+		msg := fmt.Sprintf("misrouted: region %s with %s:%d", rte.Region, rte.Host, rte.Port)
+		log.Printf("tenant %s %s", rte.Tenant, msg)
+		http.Error(w, msg, http.StatusBadGateway)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

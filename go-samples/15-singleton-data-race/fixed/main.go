@@ -78,17 +78,6 @@ func current() *Routing {
 	return routing.Load()
 }
 
-// reload parses a routing document into a new Routing and publishes it in one step.
-func reload(doc string) error {
-	next, err := parse(doc)
-	if err != nil {
-		return err // the current table stays in place
-	}
-	next.Version = current().Version + 1 // one watcher: no other reload in between
-	routing.Store(next)
-	return nil
-}
-
 // parse reads a routing document (key=value lines) into a new Routing, field by field:
 // the same loop as before, but into a value that no other goroutine can see yet.
 func parse(doc string) (*Routing, error) {
@@ -112,6 +101,17 @@ func parse(doc string) (*Routing, error) {
 		runtime.Gosched()
 	}
 	return r, nil
+}
+
+// reload parses a routing document into a new Routing and publishes it in one step.
+func reload(doc string) error {
+	next, err := parse(doc)
+	if err != nil {
+		return err // the current table stays in place
+	}
+	next.Version = current().Version + 1 // one watcher: no other reload in between
+	routing.Store(next)
+	return nil
 }
 
 // watch loads the next routing document every `every`, alternating between the regions.
@@ -156,8 +156,9 @@ func handleRoute(w http.ResponseWriter, r *http.Request) {
 	if !consistent(rte.Region, rte.Host, rte.Port) {
 		// The address is a mix of two documents: refuse to send the tenant there.
 		tornReads.Add(1)
-		http.Error(w, fmt.Sprintf("misrouted: region %s with %s:%d", rte.Region, rte.Host,
-			rte.Port), http.StatusBadGateway)
+		msg := fmt.Sprintf("misrouted: region %s with %s:%d", rte.Region, rte.Host, rte.Port)
+		log.Printf("tenant %s %s", rte.Tenant, msg)
+		http.Error(w, msg, http.StatusBadGateway)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
