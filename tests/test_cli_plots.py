@@ -83,3 +83,14 @@ def test_lab_serves_the_course_notebooks(tmp_path):
     left = [p.pid for p in psutil.process_iter(["cmdline"])
             if f"--port={port}" in " ".join(p.info["cmdline"] or [])]
     assert left == [], f"JupyterLab still running after SIGTERM: pids {left}"
+
+
+def test_lesson_events_of_both_runs_are_marked_and_rates_labelled():
+    broken = make_run([1, 5, 9, 13], load_at=(0.5, 1.5), label="x/broken")
+    fixed = make_run([1, 1, 1, 1], load_at=(1.0, 2.0), label="x/fixed")
+    broken.events.append((1.0, "hot key expired"))
+    fixed.events.append((1.7, "hot key expired"))
+    ax = compare(broken, fixed, ["goroutines"]).axes[0]
+    marks = {(round(text.xy[0], 2), text.get_text()) for text in ax.texts}
+    assert {(0.5, "hot key expired"), (0.7, "hot key expired (fixed)")} <= marks
+    assert plot_run(broken, ["expvar.hits/s"]).axes[0].get_ylabel() == "hits per s"

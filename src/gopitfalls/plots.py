@@ -128,9 +128,14 @@ def compare(broken: Run, fixed: Run, metrics: list[str], title: str = ""):
         draw(ax, broken, metric, color=COLORS["broken"], label="broken", align=True)
         draw(ax, fixed, metric, color=COLORS["fixed"], label="fixed", events=False, align=True)
         shift = fixed.event_time("load start") or 0.0
-        for t, name in fixed.events:
+        for t, name in fixed.events:  # its kill, and its own lesson events (an expiry)
             if name.startswith("killed"):
                 ax.axvline(t - shift, color=COLORS["fixed"], linewidth=2)
+            elif name not in ENGINE_EVENTS and name not in EVENT_STYLE \
+                    and not name.startswith("exit"):
+                ax.axvline(t - shift, color=COLORS["fixed"], linestyle="-.", linewidth=1.2)
+                ax.annotate(f"{name} (fixed)", (t - shift, 1), xycoords=("data", "axes fraction"),
+                            rotation=90, va="top", ha="left", color=COLORS["fixed"], fontsize=9)
         ax.legend(loc="upper left", frameon=False)
     if title:
         fig.suptitle(title)
