@@ -41,7 +41,7 @@ def hold_connections(ctl, n: int, seconds: float) -> None:
         t.join()
 
 
-def test_each_run_starts_on_a_fresh_seeded_database_and_an_empty_redis():
+def test_each_run_starts_on_a_fresh_seeded_database_and_an_empty_redis(tmp_path):
     def hook(ctl):
         ctl.data["rows at start"] = ctl.postgres.sql("SELECT count(*) FROM quotes")
         ctl.data["key at start"] = ctl.redis.command("GET", "k")
@@ -67,7 +67,7 @@ def test_each_run_starts_on_a_fresh_seeded_database_and_an_empty_redis():
         assert r.event_time("marked") is not None
         assert r.params["databases"] == {"postgres": {"max_connections": "6"}, "redis": {},
                                           "seeded": True}
-    assert Run.load_file(runs[0].save(ROOT / "build" / "db-run.json")).db_samples == \
+    assert Run.load_file(runs[0].save(tmp_path / "db-run.json")).db_samples == \
         runs[0].db_samples
 
 
