@@ -262,6 +262,15 @@ class _Server:
 
     def stop(self) -> None:
         """Stop the server (cleanly, then SIGKILL) and remove its temp dir. Idempotent."""
+        self.down()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        with _live_lock:
+            _live.discard(self)
+
+    def down(self) -> None:
+        """Take the server away (its clients are cut, new connections refused), keeping its
+        port, data and temp dir for :meth:`up`: the "database goes away" of a lesson."""
         popen, self.popen = self.popen, None
         if popen is not None:
             if popen.poll() is None:
@@ -275,27 +284,6 @@ class _Server:
                 popen.wait(5)
             except subprocess.TimeoutExpired:
                 pass
-        if self.pidfile is not None:
-            self.pidfile.unlink(missing_ok=True)
-            self.pidfile = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        with _live_lock:
-            _live.discard(self)
-
-    def down(self) -> None:
-        """Take the server away (its clients are cut, new connections refused), keeping its
-        port, data and temp dir for :meth:`up`: the "database goes away" of a lesson."""
-        popen, self.popen = self.popen, None
-        if popen is None:
-            return
-        if popen.poll() is None:
-            popen.send_signal(self.stop_signal)
-            try:
-                popen.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        registry.kill_group(popen.pid, self._started_at)
         if self.pidfile is not None:
             self.pidfile.unlink(missing_ok=True)
             self.pidfile = None
