@@ -24,6 +24,7 @@ import psutil
 from gopitfalls import Limits, build, run
 from gopitfalls.backends import BackendUnavailable, get_backend
 from gopitfalls.load import Load
+from gopitfalls.telemetry import ProbeKey
 
 HELLO = Path(__file__).resolve().parent / "hello"
 
@@ -41,9 +42,10 @@ def rerun_overhead(backend: str, runs: int) -> float:
 def idle_cpu(interval: str, seconds: float) -> float:
     """CPU seconds per wall second of the idle hello server (local backend)."""
     binary = build(HELLO)
+    key = ProbeKey()  # without its key the probe stays off
     process = get_backend("local").start(
-        binary, [], {"ADDR": "127.0.0.1:0", "GOPITFALLS_PROBE_INTERVAL": interval},
-        Limits(timeout_s=seconds + 30), lambda *a: None)
+        binary, [], {"ADDR": "127.0.0.1:0", "GOPITFALLS_PROBE_INTERVAL": interval, **key.env},
+        Limits(timeout_s=seconds + 30), lambda *a: None, stdin=key.stdin)
     try:
         time.sleep(1.0)  # past start-up
         proc = psutil.Process(process.pid)

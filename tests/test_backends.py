@@ -36,6 +36,20 @@ def test_server_runs_probe_samples_and_is_stopped(backend):
     assert r.enforcement["memory"]
 
 
+def test_a_program_cannot_forge_the_probes_reports(backend, hostile):
+    # It prints "@probe" lines claiming 99999 goroutines and an expvar "forged", with no
+    # key, a guessed key and whatever it read from its own stdin after the probe did.
+    r = run(hostile("probe_forger"), backend=backend, baseline_s=1.0, cooldown_s=0.0)
+    assert len(r.samples) >= 5  # the real probe still reports
+    assert max(r.values("goroutines")) < 100
+    assert not any("forged" in s["expvar"] for s in r.samples)
+    assert r.forged_probe_lines >= 30  # three lines per 20 ms on stderr, all refused
+    forged = [line for line in r.logs("stderr") if line.startswith("@probe")]
+    assert len(forged) >= 30  # kept as the program's own output
+    assert 'stolen=""' in r.logs("stderr")  # the probe had read the key before main ran
+    assert any(line.startswith("@probe " + "0" * 32) for line in forged)
+
+
 def test_exit_code_and_go_fatal_reason_are_reported(backend, tmp_path):
     prog = write_program(tmp_path, """
         package main

@@ -9,7 +9,7 @@ from gopitfalls.backends import Exit, KilledBy
 from gopitfalls.course import lesson, lessons
 from gopitfalls.experiment import Run
 from gopitfalls.load import Load
-from gopitfalls.telemetry import parse_probe
+from gopitfalls.telemetry import ProbeKey
 
 
 def make_run(values, load_at=(1.0, 3.0), exit_=None, label="demo/broken", metric="goroutines"):
@@ -113,10 +113,18 @@ def test_killed_by_names_each_ending():
     assert not make_run([1]).killed  # survived until the engine stopped it
 
 
-def test_parse_probe():
-    assert parse_probe('@probe {"t": 1, "goroutines": 3}') == {"t": 1, "goroutines": 3}
-    assert parse_probe("hello") is None
-    assert parse_probe("@probe {broken") is None
+def test_probe_lines_are_believed_only_with_the_runs_key():
+    key = ProbeKey()
+    assert key.parse(f'@probe {key.key} {{"t": 1, "goroutines": 3}}') == {"t": 1, "goroutines": 3}
+    assert key.parse("hello") is None
+    assert key.parse(f"@probe {key.key} {{broken") is None
+    assert key.rejected == 0
+    # what a program can print: no key, another run's key, a key-shaped guess
+    assert key.parse('@probe {"t": 1, "goroutines": 3}') is None
+    assert key.parse(f'@probe {ProbeKey().key} {{"t": 1, "goroutines": 3}}') is None
+    assert key.parse('@probe ' + "0" * 32 + ' {"t": 1}') is None
+    assert key.rejected == 3
+    assert key.stdin == (key.key + "\n").encode() and len(key.key) == 32
 
 
 def test_load_args():

@@ -49,7 +49,7 @@ def test_compile_error_reports_file_line_and_source(hostile):
     assert e.file.endswith("compile_error/main.go") and e.line == 7
     text = str(err)
     assert "main.go:7" in text and 'var count int = "three"' in text
-    assert "zz_gopitfalls_probe" not in text
+    assert "gopitfalls_probe" not in text
     # IPython shows this instead of a traceback
     assert err._render_traceback_()[0].startswith("\x1b[31mBuildError")
 

@@ -22,7 +22,7 @@ from .toolchain import cache_root, find_go
 
 PROBE_SOURCE = Path(__file__).parent / "probe" / "probe.go"
 TOOLS_DIR = Path(__file__).parent / "gotools"  # the engine's own Go programs
-PROBE_FILE_NAME = "zz_gopitfalls_probe.go"
+PROBE_FILE_NAME = "0_gopitfalls_probe.go"  # sorts first: its key is read first
 BUILD_TIMEOUT_S = 300
 
 _ERROR_LINE = re.compile(
@@ -122,7 +122,9 @@ def parse_compiler_output(output: str, workdir: Path) -> list[CompileError]:
 def _hint(output: str) -> str:
     if "function main is undeclared" in output:
         return "a runnable program needs 'func main()' in package main."
-    if re.search(r"found packages \w+ .* and main", output) or "is not a main package" in output:
+    # "found packages main (the probe's file) and shop (lib.go)": the probe's file sorts first
+    if re.search(r"found packages (main .* and \w+|\w+ .* and main)", output) \
+            or "is not a main package" in output:
         return "declare 'package main' at the top of every file of the program."
     if "no Go files" in output:
         return "the directory has no .go files: point build() at the program's folder."

@@ -25,7 +25,7 @@ from .goreports import GoReport, crash_report, race_reports
 from .load import Load, LoadRun
 from .network import free_port, wait_for_port
 from .services import Upstream, UpstreamServer
-from .telemetry import parse_probe
+from .telemetry import ProbeKey
 
 MAX_KEPT_LINES = 20000
 
@@ -46,6 +46,9 @@ class Run:
     stdout: list[tuple[float, str]] = field(default_factory=list)
     stderr: list[tuple[float, str]] = field(default_factory=list)
     dropped_lines: int = 0
+    # Lines that looked like the probe's but lacked the run's key: the program's own,
+    # kept among its output and never read as measurements (telemetry.ProbeKey).
+    forged_probe_lines: int = 0
     events: list[tuple[float, str]] = field(default_factory=list)
     duration_s: float = 0.0
     # What a ``during_load`` hook measured itself (Control.data): its requests' outcomes, a
@@ -298,6 +301,7 @@ class _Experiment:
         self.sampler: ActivitySampler | None = None
         self.t0 = time.time()
         self.lock = threading.Lock()
+        self.probe_key = ProbeKey()
         self.process: Process | None = None
         self.load_run: LoadRun | None = None
         self.ready_at: float | None = None  # when the baseline began
@@ -327,9 +331,11 @@ class _Experiment:
             self.databases.reset(self.plan.databases.seed)
             env = {**self.databases.env(), **env}
             self.sampler = ActivitySampler(self.databases)
-        self.process = self.backend.start(self.binary, self.plan.args, env, self.plan.limits,
+        self.process = self.backend.start(self.binary, self.plan.args,
+                                          {**env, **self.probe_key.env}, self.plan.limits,
                                           self._record_line,
-                                          ports=(self.port, *self.more_ports.values()))
+                                          ports=(self.port, *self.more_ports.values()),
+                                          stdin=self.probe_key.stdin)
         self._event("start")
 
     def _wait_until_ready(self) -> bool:
@@ -400,6 +406,7 @@ class _Experiment:
             result.load = self.load_run.intervals
             result.load_summary = self.load_run.summary
         result.duration_s = time.time() - self.t0
+        result.forged_probe_lines = self.probe_key.rejected
         result.events.sort()
         self._report(1.0)
         return result
@@ -413,7 +420,7 @@ class _Experiment:
 
     def _record_line(self, stream: str, line: str, t: float) -> None:
         """The backend's sink: a probe sample, or a line of the program's own output."""
-        sample = parse_probe(line) if stream == "stderr" else None
+        sample = self.probe_key.parse(line) if stream == "stderr" else None
         with self.lock:
             if sample is not None:
                 sample["t"] = sample["t"] - self.t0

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from .backends import Limits, get_backend
 from .build import tool
 from .network import free_port, wait_for_port
-from .telemetry import parse_probe
+from .telemetry import ProbeKey
 
 
 @dataclass
@@ -35,15 +35,17 @@ class UpstreamServer:
         self.lines: list[str] = []
         args = [f"-addr=127.0.0.1:{self.port}", f"-mode={spec.mode}",
                 f"-delay={spec.delay_s * 1000:g}ms", f"-body-size={spec.body_size}"]
+        self.probe_key = ProbeKey()
         self.process = get_backend("local").start(
-            tool("upstream"), args, {}, Limits(memory_mb=1024, nofile=65536, timeout_s=600),
-            self._line)
+            tool("upstream"), args, dict(self.probe_key.env),
+            Limits(memory_mb=1024, nofile=65536, timeout_s=600), self._line,
+            stdin=self.probe_key.stdin)
         if not wait_for_port(self.port, 10, lambda: self.process.poll() is None):
             self.process.stop()
             raise RuntimeError("the upstream did not start: " + " / ".join(self.lines[-5:]))
 
     def _line(self, stream: str, line: str, t: float) -> None:
-        sample = parse_probe(line)
+        sample = self.probe_key.parse(line)
         if sample is not None:
             self.samples.append(sample)
         elif len(self.lines) < 1000:

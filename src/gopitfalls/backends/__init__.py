@@ -201,9 +201,10 @@ class Backend(ABC):
 
     @abstractmethod
     def start(self, binary: Binary, args: list[str], env: dict[str, str], limits: Limits,
-              sink: LineSink, ports: tuple[int, ...] = ()) -> Process:
+              sink: LineSink, ports: tuple[int, ...] = (), stdin: bytes = b"") -> Process:
         """Start ``binary``; each output line goes to ``sink``. ``ports`` are the loopback
-        ports it will listen on (a backend that isolates the network publishes them)."""
+        ports it will listen on (a backend that isolates the network publishes them).
+        ``stdin`` is written on its standard input (the probe's key), then closed."""
 
 
 # ---------------------------------------------------------------- tracking

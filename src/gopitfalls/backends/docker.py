@@ -95,13 +95,13 @@ class DockerBackend(Backend):
         return tag
 
     def start(self, binary: Binary, args: list[str], env: dict[str, str], limits: Limits,
-              sink: LineSink, ports: tuple[int, ...] = ()) -> Process:
+              sink: LineSink, ports: tuple[int, ...] = (), stdin: bytes = b"") -> Process:
         import docker
 
         image = self.image_for(binary)
         owner = registry.owner_identity()
         kwargs: dict = dict(
-            command=args, environment=env, detach=True,
+            command=args, environment=env, stdin_open=bool(stdin),
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
             pids_limit=limits.pids, nano_cpus=int(limits.cpus * 1e9),
             ulimits=[docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)],
@@ -116,7 +116,18 @@ class DockerBackend(Backend):
             kwargs["network_mode"] = "host"
         else:
             kwargs["ports"] = {f"{p}/tcp": ("127.0.0.1", p) for p in ports}
-        container = self.client.containers.run(image, **kwargs)
+        container = self.client.containers.create(image, **kwargs)
+        try:
+            if stdin:  # attached before the start, so the program finds the bytes waiting
+                sock = container.attach_socket(params={"stdin": 1, "stream": 1})
+            container.start()
+            if stdin:
+                raw = getattr(sock, "_sock", sock)
+                raw.sendall(stdin)
+                raw.close()
+        except Exception:
+            container.remove(force=True)
+            raise
         return DockerProcess(container, limits, sink, self.host_network,
                              self.enforcement(limits, binary.race))
 

@@ -46,7 +46,7 @@ class LocalBackend(Backend):
         return (limits.memory_mb + 1536) * 2**20
 
     def start(self, binary: Binary, args: list[str], env: dict[str, str], limits: Limits,
-              sink: LineSink, ports: tuple[int, ...] = ()) -> Process:
+              sink: LineSink, ports: tuple[int, ...] = (), stdin: bytes = b"") -> Process:
         # ``ports`` needs nothing here: the program shares our network namespace.
         as_limit = None if binary.race else self._as_limit(limits)
         # Raising a hard limit needs privileges; ask for no more than we have.
@@ -67,13 +67,20 @@ class LocalBackend(Backend):
         child_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), **env}
         try:
             popen = subprocess.Popen(
-                [str(binary.path), *args], env=child_env, stdin=subprocess.DEVNULL,
+                [str(binary.path), *args], env=child_env,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                 preexec_fn=preexec, cwd=workdir,
             )
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise BackendUnavailable(f"could not start {binary.path}: {exc}") from exc
+        if stdin:
+            try:  # a few bytes: the pipe's buffer holds them whether or not they are read
+                popen.stdin.write(stdin)
+                popen.stdin.close()
+            except OSError:
+                pass  # it died at once; the exit says why
         return LocalProcess(popen, binary, workdir, limits, sink, as_limit,
                             self.enforcement(limits, binary.race))
 

@@ -2,7 +2,12 @@
 // lab engine (go build -overlay), so lesson and learner code carry no telemetry code.
 // It prints one line per interval on stderr:
 //
-//	@probe {"t":<unix seconds>,"goroutines":..,"heap_live":..,...,"expvar":{...}}
+//	@probe <key> {"t":<unix seconds>,"goroutines":..,"heap_live":..,...,"expvar":{...}}
+//
+// <key> is a secret the engine makes for each run and writes on the program's standard
+// input (it says so with GOPITFALLS_PROBE=stdin). The engine believes only lines that
+// carry it, so a program that prints "@probe" lines of its own, by accident or to fake
+// its numbers, changes nothing the engine measures. Started by hand, the probe is off.
 //
 // Every identifier starts with gopitfallsProbe to stay out of the program's way.
 package main
@@ -11,6 +16,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"expvar"
+	"io"
 	"os"
 	"runtime/metrics"
 	"strconv"
@@ -19,14 +25,58 @@ import (
 	"time"
 )
 
-func init() {
-	interval := 100 * time.Millisecond
-	if v := os.Getenv("GOPITFALLS_PROBE_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return // "0" or "off" disables the probe
+// The key is read by a variable initializer, in a file whose name sorts first: before
+// any init function, and before the variables of the program's own files.
+var gopitfallsProbeKey = gopitfallsProbeReadKey()
+
+// gopitfallsProbeInterval is the reporting interval; 0 when the probe is turned off
+// ("0" or "off"), as for child processes a program starts with that environment.
+func gopitfallsProbeInterval() time.Duration {
+	v := os.Getenv("GOPITFALLS_PROBE_INTERVAL")
+	if v == "" {
+		return 100 * time.Millisecond
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
+}
+
+// gopitfallsProbeReadKey reads the key line from standard input, or gives up after a
+// few seconds (the docker backend sends it once the container runs).
+func gopitfallsProbeReadKey() string {
+	if os.Getenv("GOPITFALLS_PROBE") != "stdin" || gopitfallsProbeInterval() == 0 {
+		return ""
+	}
+	got := make(chan string, 1)
+	go func() {
+		var line []byte
+		var b [1]byte
+		for len(line) < 128 {
+			if _, err := io.ReadFull(os.Stdin, b[:]); err != nil || b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
 		}
-		interval = d
+		got <- string(line)
+	}()
+	select {
+	case key := <-got:
+		if key == "" {
+			os.Stderr.WriteString("gopitfalls probe: no key on standard input; telemetry is off\n")
+		}
+		return key
+	case <-time.After(5 * time.Second):
+		os.Stderr.WriteString("gopitfalls probe: no key on standard input; telemetry is off\n")
+		return ""
+	}
+}
+
+func init() {
+	interval := gopitfallsProbeInterval()
+	if gopitfallsProbeKey == "" || interval == 0 {
+		return
 	}
 	// Opened before main runs: a program that uses up its descriptors at once must not
 	// leave the probe unable to count them (or to read its RSS).
@@ -69,7 +119,9 @@ func gopitfallsProbeSample(buf *bytes.Buffer) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 
-	buf.WriteString(`@probe {"t":`)
+	buf.WriteString("@probe ")
+	buf.WriteString(gopitfallsProbeKey)
+	buf.WriteString(` {"t":`)
 	buf.WriteString(strconv.FormatFloat(float64(time.Now().UnixNano())/1e9, 'f', 4, 64))
 	gopitfallsProbeField(buf, "goroutines", value(0))
 	gopitfallsProbeField(buf, "heap_live", value(1))
