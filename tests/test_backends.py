@@ -144,6 +144,36 @@ def test_output_flood_is_stopped_and_bounded(backend, hostile):
     assert len(r.stdout) <= MAX_KEPT_LINES
 
 
+def test_a_child_in_a_session_of_its_own_ends_with_the_run(hostile):
+    # local only: docker's container ends every process in it by construction
+    r = run(hostile("setsid_escape"), backend="local", baseline_s=0.5, cooldown_s=0.0)
+    pid = int(next(line for line in r.logs("stdout") if line.startswith("child="))[6:])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the child {pid} outlived the run")
+
+
+def test_disk_use_is_bounded_and_the_temp_dir_removed(backend, hostile):
+    r = run(hostile("disk_filler"), backend=backend, baseline_s=3.0, cooldown_s=0.0,
+            limits=Limits(disk_mb=64, timeout_s=30))
+    tmpdir = next(line for line in r.logs("stdout") if line.startswith("tmpdir="))[7:]
+    errors = [line for line in r.logs("stdout") if line.startswith(("write:", "create:"))]
+    if backend == "local":  # each file stops at the limit; the guard stops the sum
+        assert any("file too large" in line for line in errors), errors[:3]
+        assert r.exit.killed_by == KilledBy.DISK_GUARD, r.exit
+        assert not os.path.exists(tmpdir)
+    else:  # /tmp is a tmpfs of that size, gone with the container
+        assert tmpdir == "/tmp"
+        assert any("no space left on device" in line for line in errors), errors[:3]
+
+
 def test_listening_on_all_interfaces_is_stopped(backend, hostile):
     r = run(hostile("listen_all"), backend=backend, limits=Limits(timeout_s=20),
             ready_timeout_s=15)

@@ -61,15 +61,19 @@ def same_process_running(pid: int, started: float | None) -> bool:
     return started is None or abs(start - started) < 1.0
 
 
-def write_pidfile(pid: int, program: str, stop_signal: int | None = None) -> Path:
+def write_pidfile(pid: int, program: str, stop_signal: int | None = None,
+                  marker: str | None = None) -> Path:
     """Record a process the engine started (the leader of its own process group).
 
     ``stop_signal``: a signal to send it before SIGKILL when it is reaped, for a server
-    that cleans up on it what SIGKILL would leave behind (PostgreSQL's SysV segment)."""
+    that cleans up on it what SIGKILL would leave behind (PostgreSQL's SysV segment).
+    ``marker``: the run marker in its environment (:func:`kill_marked`)."""
     record = {"pid": pid, "pgid": pid, "program": program, "started": process_start(pid),
               **owner_identity()}
     if stop_signal is not None:
         record["stop_signal"] = int(stop_signal)
+    if marker is not None:
+        record["marker"] = marker
     path = run_dir() / f"{pid}.json"
     path.write_text(json.dumps(record))
     return path
@@ -103,6 +107,29 @@ def kill_group(pgid: int, started: float | None = None) -> bool:
     return killed
 
 
+# Every process of a local run carries this variable, inherited by whatever it starts: a
+# child that moved to a session or process group of its own, or was orphaned when its
+# parent exited, is still found by it (kill_marked) and ends with the run.
+RUN_MARKER_ENV = "GOPITFALLS_RUN"
+
+
+def kill_marked(marker: str) -> int:
+    """SIGKILL every process of ours whose environment carries ``RUN_MARKER_ENV=marker``;
+    how many there were."""
+    killed = 0
+    me = os.getuid()
+    for proc in psutil.process_iter(["uids"]):
+        try:
+            if proc.info["uids"] is None or proc.info["uids"].real != me and me != 0:
+                continue
+            if proc.environ().get(RUN_MARKER_ENV) == marker:
+                proc.kill()
+                killed += 1
+        except psutil.Error:
+            pass  # gone meanwhile, a zombie, or not ours to read
+    return killed
+
+
 STOP_GRACE_S = 3.0
 
 
@@ -118,6 +145,13 @@ def _exited(pid: int, started: float | None) -> bool:
 def stop_recorded(info: dict, grace_s: float = STOP_GRACE_S) -> bool:
     """Stop the process of a pidfile record: its ``stop_signal`` first, if it has one,
     for up to ``grace_s``, then SIGKILL to its group. False if it was already gone."""
+    stopped = _stop_group(info, grace_s)
+    if info.get("marker"):  # whatever the program started, wherever it went
+        stopped = kill_marked(info["marker"]) > 0 or stopped
+    return stopped
+
+
+def _stop_group(info: dict, grace_s: float) -> bool:
     pid, started = info["pid"], info.get("started")
     sig = info.get("stop_signal")
     if not sig or _exited(pid, started):

@@ -44,6 +44,7 @@ class Limits:
     cpus: float = 1.0
     timeout_s: float = 120.0
     output_mb: int = 64  # more output than this is a flood: the program is stopped
+    disk_mb: int = 256  # the most one file, and the run's temp dir in all, may hold
 
 
 class KilledBy(StrEnum):
@@ -56,6 +57,7 @@ class KilledBy(StrEnum):
     TIMEOUT = "timeout"
     LISTEN_GUARD = "listen-guard"  # it listened on a non-loopback address
     OUTPUT_FLOOD = "output-flood"
+    DISK_GUARD = "disk-guard"  # its temp dir passed Limits.disk_mb (local)
     # It survived the whole run and the engine stopped it at the end, as planned.
     STOPPED_AT_END = "stopped-at-end"
 

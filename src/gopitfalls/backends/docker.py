@@ -70,7 +70,10 @@ class DockerBackend(Backend):
             "cpu": f"{limits.cpus:g} CPU",
             "network": "host network, loopback listen enforced by the listen guard"
                        if self.host_network else "ports published on 127.0.0.1 only",
-            "filesystem": "read-only root, no capabilities, user nobody",
+            "filesystem": f"read-only root, no capabilities, user nobody; /tmp a "
+                          f"{limits.disk_mb} MB tmpfs (counted as memory), gone with the "
+                          "container",
+            "processes": "every process it starts ends with the container",
             "timeout": f"{limits.timeout_s:.0f} s",
         }
 
@@ -106,6 +109,7 @@ class DockerBackend(Backend):
             pids_limit=limits.pids, nano_cpus=int(limits.cpus * 1e9),
             ulimits=[docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)],
             read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            tmpfs={"/tmp": f"size={limits.disk_mb}m,mode=1777"},
             labels={registry.LABEL: "1", f"{registry.LABEL}.owner": str(owner["owner"]),
                     f"{registry.LABEL}.owner_start": str(owner["owner_start"] or ""),
                     f"{registry.LABEL}.program": binary.name},

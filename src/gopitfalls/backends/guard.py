@@ -1,11 +1,14 @@
 """The watchdog both backends share: it polls a running program for its RSS (local
-only: docker has the cgroup), its listen addresses and its output volume, and kills it
-through its :class:`~gopitfalls.backends.Process` when one passes its limit."""
+only: docker has the cgroup), its listen addresses, its output volume and the disk its
+temp dir uses (local only: docker's root is read-only), and kills it through its
+:class:`~gopitfalls.backends.Process` when one passes its limit."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -31,8 +34,9 @@ class Guard:
     """Polls a running program: RSS cap (local only), listen address, output volume."""
 
     def __init__(self, pid: int, limits: Limits, kill: Callable[[KilledBy, str], None],
-                 watch_rss: bool):
+                 watch_rss: bool, disk_dir: Path | None = None):
         self.pid, self.limits, self.kill, self.watch_rss = pid, limits, kill, watch_rss
+        self.disk_dir = disk_dir
         self.output_bytes = 0
         self.peak_rss = 0
         self._done = threading.Event()
@@ -62,6 +66,8 @@ class Guard:
                     return
                 if tick % 10 == 1 and self._listens_publicly():  # every 200 ms
                     return
+                if tick % 5 == 3 and self._disk_passed_cap():  # every 100 ms
+                    return
             except psutil.NoSuchProcess:
                 return
 
@@ -83,3 +89,25 @@ class Guard:
                       "(127.0.0.1:PORT)")
         return bool(bad)
 
+    def _disk_passed_cap(self) -> bool:
+        if self.disk_dir is None:
+            return False
+        used = disk_used(self.disk_dir)
+        if used <= self.limits.disk_mb * 2**20:
+            return False
+        self.kill(KilledBy.DISK_GUARD, f"its temp dir held {used / 2**20:.0f} MB, past the "
+                  f"{self.limits.disk_mb} MB disk limit; it was stopped and the dir removed")
+        return True
+
+
+def disk_used(root: Path) -> int:
+    """Bytes of disk the files under ``root`` take (allocated blocks: a sparse file counts
+    for what it really holds)."""
+    used = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                used += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                pass  # removed meanwhile
+    return used

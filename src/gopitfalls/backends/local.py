@@ -36,7 +36,11 @@ class LocalBackend(Backend):
             "pids": "not enforced (Go stops at 10000 threads on its own)",
             "cpu": "not enforced (shares the machine)",
             "network": "loopback listen enforced by the listen guard",
-            "filesystem": "not isolated (runs as your user)",
+            "filesystem": f"runs as your user; its own temp dir (TMPDIR, cwd), removed after "
+                          f"the run and capped at {limits.disk_mb} MB; no file may grow past "
+                          f"{limits.disk_mb} MB (RLIMIT_FSIZE)",
+            "processes": "every process it starts ends with the run, whatever session or "
+                         "group it moved to (a marker in their environment)",
             "timeout": f"{limits.timeout_s:.0f} s",
         }
 
@@ -55,6 +59,8 @@ class LocalBackend(Backend):
         def preexec() -> None:  # runs in the child between fork and exec
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            fsize = limits.disk_mb * 2**20  # a write past it fails with EFBIG (Go ignores SIGXFSZ)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
             if as_limit:
                 resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
             if sys.platform.startswith("linux"):
@@ -64,7 +70,8 @@ class LocalBackend(Backend):
                 libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with our thread
 
         workdir = registry.make_temp_dir("cwd")
-        child_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), **env}
+        child_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir),
+                     **env, registry.RUN_MARKER_ENV: workdir.name}
         try:
             popen = subprocess.Popen(
                 [str(binary.path), *args], env=child_env,
@@ -99,10 +106,11 @@ class LocalProcess(Process):
                  sink: LineSink, as_limit: int | None, enforcement: dict[str, str]):
         super().__init__(popen.pid, limits, enforcement)
         self.popen, self.workdir, self.as_limit = popen, workdir, as_limit
-        self.pidfile = registry.write_pidfile(popen.pid, binary.name)
+        self.marker = workdir.name
+        self.pidfile = registry.write_pidfile(popen.pid, binary.name, marker=self.marker)
         self.started = registry.process_start(popen.pid)
         self.out_of_address_space = False
-        self.guard = Guard(popen.pid, limits, self.kill, watch_rss=True)
+        self.guard = Guard(popen.pid, limits, self.kill, watch_rss=True, disk_dir=workdir)
 
         def watching_sink(stream: str, line: str, t: float) -> None:
             # A Go program that hits RLIMIT_AS dies with "fatal error: out of memory".
@@ -138,6 +146,7 @@ class LocalProcess(Process):
 
     def _collect_exit(self) -> Exit:
         self._hard_kill()  # any grandchildren go too
+        registry.kill_marked(self.marker)  # and those that left its group or were orphaned
         self.guard.close()
         for t in self.pumps:
             t.join(timeout=2)
