@@ -122,6 +122,16 @@ func (a *app) notify(r *http.Request, o *order) {
 	}
 }
 
+func newApp(webhookURL string) *app {
+	return &app{webhookURL: webhookURL, client: &http.Client{Timeout: 5 * time.Second}}
+}
+
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", a.createOrder)
+	return withTraceID(mux)
+}
+
 func main() {
 	addr := os.Getenv("ADDR")
 	if addr == "" {
@@ -131,13 +141,11 @@ func main() {
 	if upstream == "" {
 		upstream = "http://127.0.0.1:9090"
 	}
-	a := &app{webhookURL: upstream + "/hooks/order", client: &http.Client{Timeout: 5 * time.Second}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", a.createOrder)
+	a := newApp(upstream + "/hooks/order")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("listening on %s", ln.Addr())
-	log.Fatal(http.Serve(ln, withTraceID(mux)))
+	log.Fatal(http.Serve(ln, a.handler()))
 }

@@ -201,27 +201,37 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
+// newApp is the service with its pool of workers started.
+func newApp(webhookURL string, workers, queue int, timeout time.Duration) *app {
+	// As many idle connections as workers: each worker keeps reusing one.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = workers
+	a := &app{
+		webhookURL: webhookURL,
+		client:     &http.Client{Transport: transport},
+		timeout:    timeout,
+		jobs:       make(chan job, queue),
+	}
+	a.startWorkers(workers)
+	return a
+}
+
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", a.createOrder)
+	return withTraceID(mux)
+}
+
 func main() {
 	upstream := os.Getenv("UPSTREAM_URL")
 	if upstream == "" {
 		upstream = "http://127.0.0.1:9090"
 	}
-	workers := envInt("WORKERS", 4)
-	// As many idle connections as workers: each worker keeps reusing one.
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = workers
-	a := &app{
-		webhookURL: upstream + "/hooks/order",
-		client:     &http.Client{Transport: transport},
-		timeout:    envDuration("WEBHOOK_TIMEOUT", 5*time.Second),
-		jobs:       make(chan job, envInt("QUEUE", 32)),
-	}
-	a.startWorkers(workers)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", a.createOrder)
+	a := newApp(upstream+"/hooks/order", envInt("WORKERS", 4), envInt("QUEUE", 32),
+		envDuration("WEBHOOK_TIMEOUT", 5*time.Second))
 	// Server timeouts and a graceful shutdown (lessons 20 and 21): on SIGTERM it
 	// stops accepting and waits for the handlers in flight; then the queue drains.
-	if err := serve.Run(serve.Addr(), withTraceID(mux)); err != nil {
+	if err := serve.Run(serve.Addr(), a.handler()); err != nil {
 		log.Fatal(err)
 	}
 	if err := a.drain(envDuration("DRAIN_TIMEOUT", 15*time.Second)); err != nil {
