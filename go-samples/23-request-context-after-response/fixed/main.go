@@ -110,31 +110,6 @@ func (a *app) createOrder(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(o)
 }
 
-// enqueue hands j to the workers, or reports false at once when the queue is
-// full: the handler never waits for room, and never starts a goroutine of its own.
-func (a *app) enqueue(j job) bool {
-	select {
-	case a.jobs <- j:
-		queued.Add(1)
-		return true
-	default:
-		return false
-	}
-}
-
-// startWorkers starts the pool: n goroutines that take jobs until the queue is
-// closed and empty.
-func (a *app) startWorkers(n int) {
-	for range n {
-		a.workers.Go(func() {
-			for j := range a.jobs {
-				queued.Add(-1)
-				a.notify(j)
-			}
-		})
-	}
-}
-
 // notify sends the order to the fulfilment service under the job's own deadline;
 // the trace id comes from the request's values, which WithoutCancel kept.
 func (a *app) notify(j job) {
@@ -166,6 +141,31 @@ func (a *app) notify(j job) {
 	delivered.Add(1)
 	if traceID(ctx) != "" {
 		withTrace.Add(1)
+	}
+}
+
+// enqueue hands j to the workers, or reports false at once when the queue is
+// full: the handler never waits for room, and never starts a goroutine of its own.
+func (a *app) enqueue(j job) bool {
+	select {
+	case a.jobs <- j:
+		queued.Add(1)
+		return true
+	default:
+		return false
+	}
+}
+
+// startWorkers starts the pool: n goroutines that take jobs until the queue is
+// closed and empty.
+func (a *app) startWorkers(n int) {
+	for range n {
+		a.workers.Go(func() {
+			for j := range a.jobs {
+				queued.Add(-1)
+				a.notify(j)
+			}
+		})
 	}
 }
 
