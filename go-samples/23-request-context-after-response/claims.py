@@ -8,7 +8,9 @@ with context.Canceled), ``webhooks_failed`` (any other failure) and
 ``orders_rejected`` (503, queue full) and ``jobs_queued``. The upstream (the fulfilment
 service) counts the webhooks that reached it (``upstream:expvar.requests``).
 
-Thresholds are commented with what the runs measured (see LESSON.md for the commands)."""
+Thresholds are commented with what the runs measured: 20 rounds of every named run on the
+docker backend (benchmarks/claims_repeat.py, 20 of 20 passed) and 5 on the local backend
+(the numbers below), on the shared 2-core machine."""
 
 import re
 import signal
@@ -94,12 +96,14 @@ def the_request_context_cancels_the_work_it_was_given(broken):
     c = work(broken)
     accepted, sent = c["orders_accepted"], broken.load_summary["sent"]
     return [
-        # Measured 60 of 60 orders answered 202 in every run: the answer comes first.
+        # Measured 60 of 60 answered 202 in every run: the answer comes first. 95 % allows a
+        # load generator that sends late on a busy machine.
         expect.at_least(broken.load_summary["status"].get("202", 0), 0.95 * sent,
                         f"orders answered 202 Accepted (of {sent} sent)"),
-        # Measured 100 % lost (60 of 60) in every run: the handler returns microseconds after
-        # the `go` statement, long before a 100 ms webhook can finish. 90 % leaves room for a
-        # machine so slow that a webhook races its own cancellation and wins.
+        # Measured 100 % lost (60 of 60) in 25 of 25 runs: the handler returns microseconds
+        # after the `go` statement, long before a 100 ms webhook can finish (2-4 of them reached
+        # the upstream, whose answer came too late). 90 % leaves room for a machine so slow
+        # that a webhook races its own cancellation and wins.
         expect.at_least(lost_share(broken), 90, "% of accepted orders whose webhook was lost"),
         expect.at_least(c["webhooks_cancelled"], 0.9 * accepted,
                         f"webhooks that failed with context.Canceled (of {accepted} accepted)"),
@@ -108,7 +112,9 @@ def the_request_context_cancels_the_work_it_was_given(broken):
 
 @claim("broken")
 def the_race_detector_sees_the_goroutine_share_the_handlers_order(broken):
-    # One report in every run: the detector prints each pair of source locations once.
+    # Measured 1 report in 25 of 25 runs: the detector prints each pair of source locations
+    # once per process, and the pair (the goroutine's json.Marshal, the handler's o.Status)
+    # meets on the first order.
     return [expect.at_least(len(racing_in_handler(broken)), 1,
                             "race reports with a frame in the background goroutine (notify)")]
 
@@ -118,8 +124,9 @@ def the_fix_delivers_every_accepted_order_without_a_race(broken, fixed):
     c = work(fixed)
     accepted = c["orders_accepted"]
     return [
-        # Measured 60 of 60, in every run: the load (20/s) is half the pool's capacity
-        # (4 workers x 10 webhooks/s), so nothing is refused. A count: no margin.
+        # Measured 60 of 60 in 25 of 25 runs: the load (20/s) is half the pool's capacity
+        # (4 workers x 10 webhooks/s), so nothing is refused, and the last webhook ends 0.1 s
+        # after the load, long before the 1 s cooldown does. A count: no margin. Broken: 0.
         expect.at_least(c["webhooks_delivered"], accepted,
                         f"webhooks delivered (of {accepted} orders accepted)"),
         expect.at_most(c["webhooks_cancelled"] + c["webhooks_failed"], 0,
@@ -148,7 +155,9 @@ def a_full_queue_says_so_and_sigterm_drains_it(fixed_burst):
     return [
         expect.exited_with(run, 0),
         expect.holds(end is not None, "the fixed program logged 'drain: complete' before exiting"),
-        # Measured 32 of 32 (the queue was full when the burst ended): the drain had work.
+        # Measured 32 of 32 in every run (the queue was full when the burst ended): the drain
+        # had work, and took 0.86-0.87 s from the signal to the exit (local). Half of it allows
+        # a slower burst; an unbounded "fix" (a goroutine per order) has no queue: 0.
         expect.at_least(queued_at_sigterm(run), QUEUE // 2, "jobs still queued when SIGTERM "
                         "had stopped the server"),
         expect.at_least(end["delivered"] if end else 0, accepted,
@@ -156,12 +165,15 @@ def a_full_queue_says_so_and_sigterm_drains_it(fixed_burst):
                         "accepted)"),
         expect.at_least(int(run.final("expvar.requests", source="upstream")), accepted,
                         "webhooks that reached the fulfilment service"),
-        # Measured 88-... of 180: the burst is three times the pool's rate.
+        # Measured 88 of 180 in every local run (92 accepted): the burst is three times the
+        # pool's rate. 20 leaves a wide margin; broken and the unbounded "fix" refuse none.
         expect.at_least(status.get("503", 0), 20, "orders refused with 503 (queue full)"),
         expect.at_least(status.get("202", 0), accepted,
                         "202 answers the clients received, vs the orders the service counted"),
-        # Measured +12: the pool, its connections; one goroutine per order would add one
-        # per webhook in flight (120/s x 0.1 s) and its connection's two.
-        expect.at_most(run.peak("goroutines") - base, 3 * WORKERS + 8,
+        # Measured +11..+12 (the webhooks' connections, the load's connections; the workers
+        # were there before the burst). The unbounded "fix" measured +40: one goroutine per
+        # webhook in flight (120/s x 0.1 s) and two per connection it opened. 24 leaves twice
+        # the measured value and fails that "fix".
+        expect.at_most(run.peak("goroutines") - base, 24,
                        "goroutines above the pre-load baseline at the burst's peak"),
     ]
