@@ -309,8 +309,8 @@ def version_names_the_exact_commit_and_build(fixed):
         expect.given(head == git_facts["revisions"]["1.4.1"] and not git_facts["status"],
                      f"release 1.4.1 was built from a clean checkout at {head[:12]}"),
         expect.holds(v.get("revision") == head,
-                     f"/version's revision is {v.get('revision')}, equal to "
-                     f"git rev-parse HEAD"),
+                     f"/version's revision is {v.get('revision')}; git rev-parse HEAD is "
+                     f"{head}"),
         expect.holds(v.get("modified") is False, "/version says modified: false"),
         expect.holds(v.get("release") == "1.4.1" and v.get("build_time")
                      == git_facts["build_time"],

@@ -69,15 +69,6 @@ func readBuildInfo() buildInfo {
 	return b
 }
 
-// metricsText is the build_info gauge in the Prometheus text format: always 1,
-// the facts are its labels, so a dashboard can join any metric to the build.
-func metricsText(b buildInfo) string {
-	return "# HELP build_info The build this process runs: release, commit, dirty flag, build time.\n" +
-		"# TYPE build_info gauge\n" +
-		fmt.Sprintf("build_info{release=%q,revision=%q,modified=\"%t\",build_time=%q,goversion=%q} 1\n",
-			b.Release, b.Revision, b.Modified, b.BuildTime, b.GoVersion)
-}
-
 func price(item string, qty int) (int, error) {
 	each, ok := prices[item]
 	if !ok {
@@ -91,6 +82,15 @@ func price(item string, qty int) (int, error) {
 		}
 	}
 	return cents, nil
+}
+
+// metricsText is the build_info gauge in the Prometheus text format: always 1,
+// the facts are its labels, so a dashboard can join any metric to the build.
+func metricsText(b buildInfo) string {
+	return "# HELP build_info The build this process runs: release, commit, dirty flag, build time.\n" +
+		"# TYPE build_info gauge\n" +
+		fmt.Sprintf("build_info{release=%q,revision=%q,modified=\"%t\",build_time=%q,goversion=%q} 1\n",
+			b.Release, b.Revision, b.Modified, b.BuildTime, b.GoVersion)
 }
 
 func handler(b buildInfo) http.Handler {
