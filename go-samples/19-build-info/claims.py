@@ -215,9 +215,9 @@ def report_rows(runs: dict) -> list[dict]:
     """One row per run: the failing order, and what each place says about the build."""
     rows = []
     for name, run in runs.items():
-        v, metric, log = version(run), build_info_metric(run) or {}, start_log(run)
+        order, metric, log = bulk_order(run), build_info_metric(run) or {}, start_log(run)
         rows.append({"run": name, "built": run.data["git"].get("how"),
-                     "bulk order": f"{bulk_order(run)['status']} {bulk_order(run)['id'] or ''}",
+                     "bulk order": f"{order['status']} {order['id'] or ''}",
                      "/version": run.data["version"]["body"].strip()[:90],
                      "build_info revision": metric.get("revision", "(no metric)")[:12],
                      "start log revision": log.get("revision", log.get("version", "?"))[:12],
@@ -250,7 +250,9 @@ def stamped_by_build_method(folder: Path) -> list[dict]:
                    ("go build ./cmd/shop (in a git archive export)", export, ["./cmd/shop"])]
         for i, (how, cwd, args) in enumerate(methods):
             out = root / f"shop{i}"
-            subprocess.run([str(go.binary), "build", "-o", str(out), *args], cwd=cwd,
+            # the engine's tags, so the standard library comes from the same build cache
+            subprocess.run([str(go.binary), "build", "-tags=netgo,osusergo", "-o", str(out),
+                            *args], cwd=cwd,
                            env=go.env(CGO_ENABLED="0"), check=True, capture_output=True,
                            timeout=300)
             info = subprocess.run([str(go.binary), "version", "-m", str(out)],
