@@ -319,9 +319,9 @@ def neither_build_says_which_commit_it_is(broken, broken_v140):
 @claim("fixed")
 def version_names_the_exact_commit_and_build(fixed):
     git_facts, v = fixed.data["git"], version(fixed)
-    head = git_facts["head"]
+    head = git_facts.get("head") or "(not built in a checkout)"
     return [
-        expect.given(head == git_facts["revisions"]["1.4.1"] and not git_facts["status"],
+        expect.given(head == git_facts["revisions"]["1.4.1"] and not git_facts.get("status"),
                      f"release 1.4.1 was built from a clean checkout at {head[:12]}"),
         expect.holds(v.get("revision") == head,
                      f"/version's revision is {v.get('revision')}; git rev-parse HEAD is "
@@ -337,7 +337,8 @@ def version_names_the_exact_commit_and_build(fixed):
 @claim("fixed")
 def the_metric_and_the_logs_say_the_same(fixed):
     git_facts = fixed.data["git"]
-    head, metric, log = git_facts["head"], build_info_metric(fixed) or {}, start_log(fixed)
+    head = git_facts.get("head") or "(not built in a checkout)"
+    metric, log = build_info_metric(fixed) or {}, start_log(fixed)
     failed = bulk_order(fixed)
     logged = error_log(fixed, failed["id"])
     want = {"release": "1.4.1", "revision": head, "modified": "false",
@@ -360,11 +361,12 @@ def a_dirty_build_says_it_is_not_its_commit(fixed_dirty):
     git_facts, v = fixed_dirty.data["git"], version(fixed_dirty)
     metric, log = build_info_metric(fixed_dirty) or {}, start_log(fixed_dirty)
     return [
-        expect.given(bool(git_facts["status"]),
+        expect.given(bool(git_facts.get("status")),
                      f"built with an uncommitted edit: git status says "
-                     f"{git_facts['status'].strip()!r}"),
+                     f"{git_facts.get('status', '').strip()!r}"),
         expect.holds(v.get("revision") == git_facts["head"] and v.get("modified") is True,
-                     f"/version says revision {git_facts['head'][:12]}… with modified: true"),
+                     f"/version says revision {str(v.get('revision'))[:12]}… with modified: "
+                     f"{v.get('modified')}; git rev-parse HEAD is {git_facts['head'][:12]}…"),
         expect.holds(metric.get("modified") == "true" and log.get("modified") == "true",
                      "so do the build_info metric and the start log line"),
         expect.holds(bulk_order(fixed_dirty)["status"] == 200,
