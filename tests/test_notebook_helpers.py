@@ -218,6 +218,21 @@ def test_a_lesson_run_outside_a_notebook_shows_no_live_plot(monkeypatch):
     assert seen["progress"] is None
 
 
+def test_a_lesson_run_builds_with_the_build_it_is_given(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("gopitfalls.course.run", lambda program, **kw: seen.update(
+        program=program, **kw) or SimpleNamespace(params={}))
+    lsn = lesson("02-http-client-timeouts")
+    folders = []
+    lsn.run("fixed", build=lambda folder: folders.append(folder) or "built binary")
+    assert folders == [lsn.program_dir("fixed")] and seen["program"] == "built binary"
+    assert "build" not in seen
+    lsn.run("fixed", program=lsn.program_dir("broken"), build=folders.append)
+    assert folders[-1] == lsn.program_dir("broken")  # the program in the fixed one's place
+    lsn.run("fixed")
+    assert seen["program"] == lsn.program_dir("fixed")  # no build given: the folder itself
+
+
 def test_call_says_how_a_connection_failed():
     import socket
 

@@ -241,7 +241,11 @@ class Lesson:
         Overrides: ``rate=``, ``duration_s=``, ``timeout_s=``, ``concurrency=`` (load),
         ``memory_mb=``, ``nofile=`` (limits), or any :func:`~gopitfalls.experiment.run`
         argument. In a notebook, a live plot of the scenario's metrics shows the run as it
-        happens (``progress="live"``); ``progress=None`` turns it off."""
+        happens (``progress="live"``); ``progress=None`` turns it off. ``build=fn`` turns
+        the program's folder into the :class:`~gopitfalls.build.Binary` to run (a build
+        with flags or from a copy of its own; lesson 19 builds in a throwaway git
+        repository); it gets ``program`` too, so the broken or a learner's program is
+        built the same way."""
         spec = self.runs.get(name) if scenario is None else None
         if spec is not None:
             env = {**spec.overrides.get("env", {}), **overrides.get("env", {})}
@@ -262,11 +266,13 @@ class Lesson:
         )
         if "env" in overrides:  # added to the scenario's environment, not replacing it
             kwargs["env"].update(overrides.pop("env"))
+        builder = overrides.pop("build", None)
         kwargs.update(overrides)
         if progress == "live":
             metrics = self.metrics_of(scenario)
             progress = LivePlot(metrics, f"{name}: live") if metrics and in_notebook() else None
-        result = run(program or self.program_dir(variant), label=f"{self.slug}/{variant}",
+        folder = Path(program) if program else self.program_dir(variant)
+        result = run(builder(folder) if builder else folder, label=f"{self.slug}/{variant}",
                      backend=backend, progress=progress, **kwargs)
         result.params["scenario"] = scenario
         return result
