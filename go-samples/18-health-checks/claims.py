@@ -1,0 +1,111 @@
+"""What lesson 18's runs must show, judged by its notebook, by the test that the fix
+matters and by the lab checker (see gopitfalls.claims).
+
+Every run is the cluster of package ``internal/cluster``: a balancer on the program's
+address (round robin over the instances whose readiness probe passes), a supervisor
+(restarts an instance after 3 failed liveness probes in a row) and two instances, each
+reaching the one PostgreSQL through a TCP path of its own. The load generator sends
+200 req/s for 4 s; the ``during_load`` hook, ``partition``, cuts instance 1's path to the
+database 0.7 s into the load and gives it back at 3.2 s (``POST /cluster/partition``,
+``/cluster/heal``), marking both on the time axis. Only one instance's path is cut: with
+the whole database down (``ctl.postgres.down()``) both instances would be rightly
+unready and every answer an error whatever the health checks say; an outage of one
+instance's path is what a balancer can route around.
+
+The numbers in the comments were measured on the notebook's own runs (``lesson.run(name)``
+with the scenario defaults) on the course's 2-core machine."""
+
+import time
+
+from gopitfalls import expectations as expect
+from gopitfalls import traffic
+from gopitfalls.claims import RunSpec, claim
+
+CUT_AT_S = 0.7     # after the load starts
+HEAL_AT_S = 3.2
+DETECTION_S = 0.8  # the window after the cut that the "after detection" claims skip
+CUT, HEAL = "instance 1's database cut", "healed"
+
+
+def partition(cut_at_s=CUT_AT_S, heal_at_s=HEAL_AT_S, instance=1):
+    """A during_load hook: cut ``instance``'s path to the database ``cut_at_s`` into the
+    load, give it back at ``heal_at_s``; the times go to ``run.data`` and the plots."""
+    def hook(ctl):
+        start = ctl.now()
+        for at, action, label in ((cut_at_s, "partition", CUT), (heal_at_s, "heal", HEAL)):
+            time.sleep(max(0.0, start + at - ctl.now()))
+            answer = traffic.call(f"{ctl.url}/cluster/{action}?instance={instance}",
+                                  method="POST", timeout=2)
+            if answer.status != 200:
+                raise RuntimeError(f"/cluster/{action}: {answer.status or answer.error}")
+            ctl.event(label)
+            ctl.data[action + "_t"] = ctl.now()
+    return hook
+
+
+RUNS = {"broken": RunSpec("broken", overrides={"during_load": partition()}),
+        "liveness_db": RunSpec("liveness-checks-db", overrides={"during_load": partition()}),
+        "fixed": RunSpec("fixed", overrides={"during_load": partition()})}
+
+
+def window(run, start, end):
+    """Requests the load generator finished in [start, end) of the run's clock, and how
+    many of them did not get a 2xx: (done, failed)."""
+    done = failed = 0
+    for row in run.load:
+        if start <= row["t"] < end:
+            done += row.get("done", 0)
+            failed += row.get("done", 0) - row.get("ok", 0)
+    return done, failed
+
+
+def outage(run, skip_s=0.0):
+    """(done, failed) from ``skip_s`` after the cut until the heal."""
+    return window(run, run.data["partition_t"] + skip_s, run.data["heal_t"])
+
+
+def error_share(run, skip_s=0.0) -> float:
+    """Failed requests during the outage (after ``skip_s``), in % of those done."""
+    done, failed = outage(run, skip_s)
+    return 100 * failed / max(1, done)
+
+
+def summary(run) -> dict:
+    """One row of the lesson's tables."""
+    s = run.load_summary
+    done, failed = outage(run)
+    return {"sent": s["sent"], "failed": s["sent"] - s["ok"],
+            "outage: done": done, "outage: failed": failed,
+            "outage errors %": round(error_share(run), 1),
+            f"after {DETECTION_S} s %": round(error_share(run, DETECTION_S), 1),
+            "to instance 1": int(run.final("expvar.requests.1")),
+            "to instance 2": int(run.final("expvar.requests.2")),
+            "restarts": int(run.final("expvar.restarts")),
+            "fewest ready": int(min(run.values("expvar.instances_ready")))}
+
+
+@claim("broken")
+def an_always_200_healthz_keeps_the_bad_instance_in_rotation(broken):
+    return [expect.at_least(error_share(broken, DETECTION_S), 30,
+                            f"broken: % of requests failed from {DETECTION_S} s after the "
+                            "cut until the heal"),
+            expect.at_least(min(broken.values("expvar.instances_ready")), 2,
+                            "broken: fewest instances in rotation during the run"),
+            expect.at_most(broken.final("expvar.restarts"), 0, "broken: restarts")]
+
+
+@claim("broken")
+def liveness_that_checks_the_database_restarts_in_a_loop(liveness_db):
+    return [expect.at_least(liveness_db.final("expvar.restarts"), 3,
+                            "liveness-checks-db: restarts of instance 1 during a "
+                            f"{HEAL_AT_S - CUT_AT_S:g} s outage")]
+
+
+@claim("fixed")
+def readiness_routes_around_the_outage_and_liveness_restarts_nothing(broken, fixed):
+    return [expect.at_most(error_share(fixed, DETECTION_S), 1,
+                           f"fixed: % of requests failed from {DETECTION_S} s after the cut "
+                           f"until the heal (broken: {error_share(broken, DETECTION_S):.1f})"),
+            expect.at_most(min(fixed.values("expvar.instances_ready")), 1,
+                           "fixed: fewest instances in rotation (the outage was seen)"),
+            expect.at_most(fixed.final("expvar.restarts"), 0, "fixed: restarts")]
