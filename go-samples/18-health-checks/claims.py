@@ -109,3 +109,32 @@ def readiness_routes_around_the_outage_and_liveness_restarts_nothing(broken, fix
             expect.at_most(min(fixed.values("expvar.instances_ready")), 1,
                            "fixed: fewest instances in rotation (the outage was seen)"),
             expect.at_most(fixed.final("expvar.restarts"), 0, "fixed: restarts")]
+
+
+def error_rate(run, bin_s=0.2):
+    """The run's error rate over time: (seconds since the load started, % of the
+    requests finished in each ``bin_s`` bin that did not get a 2xx)."""
+    start = run.event_time("load start") or 0.0
+    bins = {}
+    for row in run.load:
+        b = int((row["t"] - start) // bin_s)
+        done, failed = bins.get(b, (0, 0))
+        bins[b] = (done + row.get("done", 0), failed + row.get("done", 0) - row.get("ok", 0))
+    keys = sorted(b for b in bins if b >= 0 and bins[b][0])
+    return [b * bin_s for b in keys], [100 * bins[b][1] / bins[b][0] for b in keys]
+
+
+def draw_error_rate(ax, name, run, color):
+    """One panel of the lesson's figure: the error rate through the outage, the cut and
+    the heal marked, and the restarts and fewest instances in rotation in the title."""
+    ts, vs = error_rate(run)
+    ax.step(ts, vs, where="post", color=color or "tab:orange")
+    start = run.event_time("load start") or 0.0
+    for key, label in (("partition_t", "cut"), ("heal_t", "heal")):
+        if key in run.data:
+            ax.axvline(run.data[key] - start, color="grey", linestyle="--", linewidth=1)
+            ax.annotate(label, (run.data[key] - start, 95), fontsize=8, color="grey")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{name}: {int(run.final('expvar.restarts'))} restarts, "
+                 f"{int(min(run.values('expvar.instances_ready')))} ready at the fewest",
+                 fontsize=10)
