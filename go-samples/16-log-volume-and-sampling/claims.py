@@ -130,26 +130,30 @@ def info_share(run):
 @claim("broken")
 def the_slow_log_pipeline_sets_the_pace(broken):
     offered = broken.params["load"]["rate"]
-    # measured: 116 answered/s of 500 offered, p99 at the 2 s timeout, the sink reading at
-    # its cap; half the offered rate and 1 s leave room for a machine twice as fast.
+    # measured (2 runs per backend): 90-155 answered/s of 500 offered, p99 at the 2 s
+    # timeout, the sink reading 51-74 % of its cap (the small loopback window leaves it
+    # waiting for the writer part of the time); half the offered rate, 1 s and 40 % of the
+    # cap leave room for a faster and for a busier machine.
     return [expect.at_most(answered_per_s(broken), 0.5 * offered,
                            f"checkouts answered per second (of {offered} offered)"),
             expect.at_least(broken.load_summary["p99_ms"], 1000, "p99 latency (ms)"),
-            expect.at_least(sink_rate_during_load(broken), 0.8 * sink_cap(broken),
+            expect.at_least(sink_rate_during_load(broken), 0.4 * sink_cap(broken),
                             f"bytes/s the log sink read during the load (its cap: "
                             f"{sink_cap(broken):g})")]
 
 
 @claim("broken")
 def handlers_wait_on_the_log(broken):
-    # measured 12 s of log writes summed over the handlers during a 3 s load; 1 s is a
-    # twelfth of it.
+    # measured 5.3-12 s of log writes summed over the handlers during a 3 s load (3 runs);
+    # 1 s is a fifth of the least.
     return [expect.at_least(broken.final("expvar.log_write_ms"), 1000,
                             "milliseconds handlers spent blocked in log writes")]
 
 
 @claim("fixed")
 def the_fix_writes_a_tenth_of_the_bytes(broken, fixed):
+    # measured 6.2-7.2 % of the broken run's bytes (28-30 kB of 391-491 kB), an INFO share
+    # of 0.049-0.055 (LOG_SAMPLE 0.05); the course's bar is 10 %.
     return [expect.at_most(sink_bytes(fixed), 0.10 * sink_bytes(broken),
                            f"log bytes of the fixed run (10 % of the broken run's "
                            f"{sink_bytes(broken):g})"),
