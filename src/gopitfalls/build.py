@@ -203,5 +203,6 @@ def build(
 
 def tool(name: str) -> Binary:
     """Build (once; later calls hit Go's cache) one of the engine's own Go tools in
-    ``gotools/``: ``loadgen`` (layer 6) or ``upstream`` (layer 5, with the probe)."""
-    return build(TOOLS_DIR / name, probe=name == "upstream")
+    ``gotools/``: ``loadgen`` (layer 6), ``upstream`` or ``logsink`` (layer 5, with the
+    probe)."""
+    return build(TOOLS_DIR / name, probe=name in ("upstream", "logsink"))

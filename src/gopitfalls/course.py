@@ -25,7 +25,7 @@ from .experiment import Progress, Run, run
 from .gotest import TestReport, go_test
 from .load import Load
 from .plots import LivePlot, compare, in_notebook
-from .services import Upstream
+from .services import LogSink, Upstream
 
 VARIANTS = ("broken", "fixed")
 # What a course is made of; a wheel carries these (setup.py) and a working copy gets them.
@@ -149,6 +149,7 @@ class Scenario:
     metrics: tuple[str, ...] = ()  # what its live plot shows, if not the lesson's
     # Server settings laid over the lesson's [databases] ({"postgres": {...}}).
     databases: dict = field(default_factory=dict)
+    log_sink: LogSink | None = None  # the slow log collector the program writes to
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class Lesson:
         kwargs = dict(
             load=replace(sc.load, **load_fields) if sc.load else None,
             upstream=sc.upstream, limits=replace(sc.limits, **limit_fields), env=dict(sc.env),
+            log_sink=sc.log_sink,
             baseline_s=sc.baseline_s, cooldown_s=sc.cooldown_s,
             databases=self.databases_of(scenario),
         )
@@ -368,6 +370,7 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
             description=data.get("description", ""),
             metrics=tuple(data.get("metrics", ())),
             databases=dict(data.get("databases", {})),
+            log_sink=LogSink(**data["log_sink"]) if "log_sink" in data else None,
         )
     except TypeError as exc:  # an unknown key: name the file and the scenario
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None

@@ -1,7 +1,8 @@
 """Layer 7: one experiment, end to end, returned as a :class:`Run`.
 
 ``run()`` builds the program (probe injected), starts it on a free loopback port with
-the chosen backend and limits, optionally starts an upstream for it, waits until it
+the chosen backend and limits, optionally starts an upstream and a log sink for it, waits
+until it
 accepts connections, idles for a short baseline, drives it with load, lets it cool down,
 stops it, and returns everything measured. A Run saves to and loads from a JSON file, so
 a recorded run can be plotted where nothing can be run.
@@ -24,7 +25,7 @@ from .datastores import ActivitySampler, Databases, DatabaseSpec, Postgres, Redi
 from .goreports import GoReport, crash_report, race_reports
 from .load import Load, LoadRun
 from .network import free_port, wait_for_port
-from .services import Upstream, UpstreamServer
+from .services import LogSink, LogSinkServer, Upstream, UpstreamServer
 from .telemetry import ProbeKey
 
 MAX_KEPT_LINES = 20000
@@ -38,6 +39,8 @@ class Run:
     params: dict
     samples: list[dict] = field(default_factory=list)  # probe samples, t relative to start
     upstream_samples: list[dict] = field(default_factory=list)
+    sink_samples: list[dict] = field(default_factory=list)  # the log sink's probe
+    sink_lines: list[str] = field(default_factory=list)  # the lines the log sink received
     # What the databases counted (source "db"): {"t", "postgres": {...}, "redis": {...}}
     db_samples: list[dict] = field(default_factory=list)
     load: list[dict] = field(default_factory=list)  # load generator intervals
@@ -60,13 +63,14 @@ class Run:
         """Times and values of a metric: a probe field (``goroutines``, ``rss``, ``fds``,
         ...), ``expvar.NAME`` for a variable the program publishes, or a load field
         (``p99_ms``, ``ok``, ...) with ``source="load"``; ``source="upstream"`` reads the
-        upstream's probe, ``source="db"`` what the databases counted
+        upstream's probe, ``source="sink"`` the log sink's (``expvar.bytes``,
+        ``expvar.lines``), ``source="db"`` what the databases counted
         (``postgres.connections``, ``redis.misses``, ...). A name ending in ``/s`` is the
         per-second rate of a counter between consecutive samples (``expvar.db_queries/s``)."""
         if name.endswith("/s"):
             return _rate(*self.series(name.removesuffix("/s"), source))
         rows = {"program": self.samples, "upstream": self.upstream_samples,
-                "load": self.load, "db": self.db_samples}[source]
+                "sink": self.sink_samples, "load": self.load, "db": self.db_samples}[source]
         ts, vs = [], []
         for row in rows:
             if source == "load" and name.endswith("_ms") and not row.get("done"):
@@ -101,6 +105,10 @@ class Run:
         return next((t for t, name in self.events if name == label), None)
 
     def logs(self, stream: str = "stderr") -> list[str]:
+        """The program's lines on ``"stderr"`` or ``"stdout"``, or ``"sink"``: the lines the
+        log sink received (run's ``log_sink``)."""
+        if stream == "sink":
+            return list(self.sink_lines)
         return [line for _, line in (self.stderr if stream == "stderr" else self.stdout)]
 
     def grep(self, pattern: str | re.Pattern, stream: str = "stderr") -> list[str]:
@@ -229,6 +237,7 @@ def run(
     during_load: Callable[[Control], None] | None = None,
     listen: Sequence[str] = (),
     databases: DatabaseSpec | None = None,
+    log_sink: LogSink | None = None,
 ) -> Run:
     """Build and run ``program`` under ``load`` and return what was measured.
 
@@ -242,13 +251,17 @@ def run(
     ``databases`` names the PostgreSQL and Redis servers the program needs: each run starts
     on a fresh seeded database and an empty Redis, the program gets ``DATABASE_URL`` and
     ``REDIS_ADDR``, and what the servers count is sampled (``Run.series(..., "db")``).
+    ``log_sink`` starts the engine's slow log collector: the program gets ``LOG_ADDR``
+    (host:port) to write its log lines to, its counters are the source ``"sink"`` and the
+    lines it received are ``Run.logs("sink")``.
     The program is stopped at the end unless it died first; its exit says how.
     """
     binary = program if isinstance(program, Binary) else build(program, race=race)
     plan = _Plan(args=list(args), env=dict(env or {}), limits=limits or Limits(), load=load,
                  upstream=upstream, baseline_s=baseline_s, cooldown_s=cooldown_s,
                  ready_timeout_s=ready_timeout_s, probe_interval_s=probe_interval_s,
-                 during_load=during_load, listen=tuple(listen), databases=databases)
+                 during_load=during_load, listen=tuple(listen), databases=databases,
+                 log_sink=log_sink)
     return _Experiment(binary, get_backend(backend), plan, label, progress).execute()
 
 
@@ -268,6 +281,7 @@ class _Plan:
     during_load: Callable[[Control], None] | None
     listen: tuple[str, ...] = ()
     databases: DatabaseSpec | None = None
+    log_sink: LogSink | None = None
 
     def planned_s(self) -> float:
         """The run's expected length once the program is ready (the progress bar's 100 %)."""
@@ -294,9 +308,11 @@ class _Experiment:
                     "upstream": plan.upstream.to_dict() if plan.upstream else None,
                     "race": binary.race, "port": self.port,
                     "listen": {name: f"127.0.0.1:{p}" for name, p in self.more_ports.items()},
-                    "databases": plan.databases.to_dict() if plan.databases else None},
+                    "databases": plan.databases.to_dict() if plan.databases else None,
+                    "log_sink": plan.log_sink.to_dict() if plan.log_sink else None},
         )
         self.upstream = UpstreamServer(plan.upstream) if plan.upstream else None
+        self.sink: LogSinkServer | None = None
         self.databases: Databases | None = None
         self.sampler: ActivitySampler | None = None
         self.t0 = time.time()
@@ -326,6 +342,9 @@ class _Experiment:
                **{name: f"127.0.0.1:{port}" for name, port in self.more_ports.items()}}
         if self.upstream:
             env.setdefault("UPSTREAM_URL", self.upstream.url)
+        if self.plan.log_sink:
+            self.sink = LogSinkServer(self.plan.log_sink)
+            env.setdefault("LOG_ADDR", self.sink.addr)
         if self.plan.databases:
             self.databases = acquire(self.plan.databases)
             self.databases.reset(self.plan.databases.seed)
@@ -382,8 +401,8 @@ class _Experiment:
         self._event("load stop")
 
     def _stop_everything(self) -> None:
-        """Whatever happened: stop the load, the program (recording how it ended) and the
-        upstream."""
+        """Whatever happened: stop the load, the program (recording how it ended), the
+        upstream and the log sink."""
         if self.load_run is not None and not self.load_run.done():
             self.load_run.process.stop(0.5)
         if self.process is not None:
@@ -395,6 +414,10 @@ class _Experiment:
         if self.upstream is not None:
             self.upstream.stop()
             self.result.upstream_samples = _relative(self.upstream.samples, self.t0)
+        if self.sink is not None:
+            self.sink.stop()
+            self.result.sink_samples = _relative(self.sink.samples, self.t0)
+            self.result.sink_lines = self.sink.received()
         if self.sampler is not None:
             self.result.db_samples = _relative(self.sampler.stop(), self.t0)
         if self.databases is not None and self.databases.postgres is not None:
@@ -448,6 +471,8 @@ class _Experiment:
             self.result.duration_s = time.time() - self.t0
             if self.upstream:
                 self.result.upstream_samples = _relative(self.upstream.samples, self.t0)
+            if self.sink:
+                self.result.sink_samples = _relative(self.sink.samples, self.t0)
             if self.sampler:
                 self.result.db_samples = _relative(self.sampler.samples, self.t0)
             if self.load_run:

@@ -53,8 +53,8 @@ def metric_label(metric: str) -> tuple[str, float]:
     if name.endswith("/s"):  # a counter's rate
         return metric_label(metric.removesuffix("/s"))[0] + " per s", 1.0
     label, scale = _LABELS.get(name, (name.removeprefix("expvar."), 1.0))
-    if source == "upstream":
-        label = "upstream " + label
+    if source in ("upstream", "sink"):
+        label = ("upstream " if source == "upstream" else "log sink ") + label
     return label, scale
 
 
