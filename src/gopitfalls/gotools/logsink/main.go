@@ -26,10 +26,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"gopitfalls/gotools/internal/loopback"
 )
 
 type config struct {
@@ -106,7 +107,7 @@ type sink struct {
 }
 
 func newSink(cfg config, out io.Writer) (*sink, error) {
-	if err := checkLoopback(cfg.Addr); err != nil {
+	if err := loopback.Check(cfg.Addr); err != nil {
 		return nil, err
 	}
 	if cfg.Chunk <= 0 {
@@ -235,19 +236,5 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.Rate < 0 {
 		return cfg, fmt.Errorf("-rate must be >= 0")
 	}
-	return cfg, checkLoopback(cfg.Addr)
-}
-
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("-addr %q: %v", addr, err)
-	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("-addr %q: refusing a non-loopback address (use 127.0.0.1:PORT)", addr)
+	return cfg, loopback.Check(cfg.Addr)
 }

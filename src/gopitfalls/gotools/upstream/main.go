@@ -44,6 +44,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gopitfalls/gotools/internal/loopback"
 )
 
 type config struct {
@@ -190,7 +192,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-body-size: %v", err)
 	}
 	cfg.BodySize = n
-	if err := checkLoopback(cfg.Addr); err != nil {
+	if err := loopback.Check(cfg.Addr); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -225,22 +227,8 @@ func parseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("-addr %q: %v", addr, err)
-	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("-addr %q: refusing a non-loopback address (use 127.0.0.1:PORT)", addr)
-}
-
 func newServer(cfg config) (*server, error) {
-	if err := checkLoopback(cfg.Addr); err != nil {
+	if err := loopback.Check(cfg.Addr); err != nil {
 		return nil, err
 	}
 	if cfg.Report && cfg.Interval <= 0 {

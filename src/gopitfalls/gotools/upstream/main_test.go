@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopitfalls/gotools/internal/loopback"
 )
 
 // The test binary doubles as the upstream command for the signal test.
@@ -244,7 +246,7 @@ func TestRefusesNonLoopback(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
-		if err := checkLoopback(addr); err != nil {
+		if err := loopback.Check(addr); err != nil {
 			t.Errorf("%s refused: %v", addr, err)
 		}
 	}
