@@ -54,11 +54,14 @@ def test_a_writer_is_held_to_the_sink_rate_and_its_lines_come_back(backend, tmp_
     first = max([i for i, v in enumerate(vs) if v == 0] or [0])
     seconds = ts[-1] - ts[first]
     assert r.final("expvar.bytes", "sink") <= RATE * (seconds + 0.6)
-    assert r.final("expvar.bytes", "sink") >= RATE * seconds * 0.5
+    # ... and not far below it: measured 0.76-0.89 of the rate (local, docker) on an idle
+    # machine; loopback through a 16 KiB window loses some, a loaded one more. A stalled sink
+    # reads next to nothing.
+    assert r.final("expvar.bytes", "sink") >= RATE * seconds * 0.35
     # The writer was blocked: it wrote what the sink read plus what the sockets buffer.
     assert r.final("expvar.written") * 102 <= r.final("expvar.bytes", "sink") + 300_000
     # The lines came back whole and in order.
-    assert len(received) >= 0.5 * RATE * seconds / 102
+    assert len(received) >= 0.35 * RATE * seconds / 102
     assert received[:3] == [f"line {i:06d} {0:090d}" for i in range(3)]
     assert all(line == f"line {i:06d} {0:090d}" for i, line in enumerate(received))
     # Every line counted by the last probe sample was kept (fewer than max_lines).

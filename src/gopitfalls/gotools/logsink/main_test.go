@@ -66,9 +66,12 @@ func TestWriterIsSlowedToTheRate(t *testing.T) {
 	}
 	took := time.Since(began)
 	// The kernel buffers at most ~100 KiB of it (both sockets' buffers): the rest waits
-	// for the sink, which reads total bytes in total/rate = 1.5 s.
-	if took < time.Second || took > 5*time.Second {
-		t.Errorf("writing %d bytes at %g bytes/s took %v; want 1-5 s", total, rate, took)
+	// for the sink, which reads total bytes in total/rate = 1.5 s at the earliest. Later is
+	// normal: through a 16 KiB window loopback TCP delivers 50-75 % of the rate (the window
+	// reopens in steps), and less under -race on a loaded machine (5.2 s once in CI), so
+	// the upper bound only catches a sink that stalls.
+	if took < time.Second || took > 15*time.Second {
+		t.Errorf("writing %d bytes at %g bytes/s took %v; want 1-15 s", total, rate, took)
 	}
 	c.Close()
 	deadline := time.Now().Add(10 * time.Second)
