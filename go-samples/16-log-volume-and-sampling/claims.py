@@ -132,12 +132,13 @@ def the_slow_log_pipeline_sets_the_pace(broken):
     offered = broken.params["load"]["rate"]
     # measured (2 runs per backend): 90-155 answered/s of 500 offered, p99 at the 2 s
     # timeout, the sink reading 51-74 % of its cap (the small loopback window leaves it
-    # waiting for the writer part of the time); half the offered rate, 1 s and 40 % of the
-    # cap leave room for a faster and for a busier machine.
+    # waiting for the writer part of the time; 20 rounds passed at 40 %); half the offered
+    # rate, 1 s and 30 % of the cap leave room for a faster and for a busier machine (the
+    # sink itself gets less CPU there). That the handlers wait on it is the next claim.
     return [expect.at_most(answered_per_s(broken), 0.5 * offered,
                            f"checkouts answered per second (of {offered} offered)"),
             expect.at_least(broken.load_summary["p99_ms"], 1000, "p99 latency (ms)"),
-            expect.at_least(sink_rate_during_load(broken), 0.4 * sink_cap(broken),
+            expect.at_least(sink_rate_during_load(broken), 0.3 * sink_cap(broken),
                             f"bytes/s the log sink read during the load (its cap: "
                             f"{sink_cap(broken):g})")]
 
