@@ -88,8 +88,8 @@ def pytest_collection_modifyitems(items):
         name = _timed_name(item)
         if name:
             _names[item.nodeid] = name
-        if item.path.suffix == ".ipynb":
-            last_cell[item.path] = i
+        if item.path.suffix == ".ipynb" and item.path.parent.name == "notebooks":
+            last_cell[item.path] = i  # a lesson's notebook (a lab's judges the learner's)
     for path, i in sorted(last_cell.items(), key=lambda kv: -kv[1]):  # from the end
         items.insert(i + 1, EveryClaimJudged.from_parent(items[i].parent, name="every claim judged",
                                                          slug=path.stem))

@@ -40,6 +40,7 @@ LAYERS = {
     "expectations": 9,
     "claims": 9,
     "course": 10,
+    "labs": 10,  # beside course: a lab's runs are made as a lesson's
     "cli": 11,
 }
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gopitfalls import datastores
-from gopitfalls.course import _database_spec
+from gopitfalls.course import parse_database_spec
 from gopitfalls.datastores import DatabaseSpec, DatastoreError, acquire, stop_shared
 from gopitfalls.experiment import Run, run
 
@@ -123,12 +123,12 @@ def test_a_scenario_lays_its_settings_over_the_lessons():
 def test_lesson_toml_databases_are_checked(tmp_path):
     toml = tmp_path / "lesson.toml"
     (tmp_path / "seed.sql").write_text("SELECT 1;")
-    assert _database_spec({"postgres": {}, "seed": "seed.sql"}, toml).seed == "SELECT 1;"
+    assert parse_database_spec({"postgres": {}, "seed": "seed.sql"}, toml).seed == "SELECT 1;"
     with pytest.raises(ValueError, match="no such file"):
-        _database_spec({"postgres": {}, "seed": "missing.sql"}, toml)
+        parse_database_spec({"postgres": {}, "seed": "missing.sql"}, toml)
     with pytest.raises(ValueError, match="takes postgres, redis and seed"):
-        _database_spec({"postgress": {}}, toml)
-    assert _database_spec(None, toml) is None
+        parse_database_spec({"postgress": {}}, toml)
+    assert parse_database_spec(None, toml) is None
 
 
 def test_rates_of_counters():

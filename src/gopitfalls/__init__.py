@@ -22,6 +22,7 @@ _EXPORTS = {
     "Load": "load", "Upstream": "services",
     "Run": "experiment", "run": "experiment",
     "lesson": "course", "lessons": "course", "course_root": "course",
+    "lab": "labs",
 }
 
 __all__ = sorted([*_EXPORTS, "Binary", "BuildError", "build"])

@@ -130,12 +130,17 @@ def judge(module, stage: str, runs: dict[str, Run], *, all_claims: bool = True) 
         if missing:
             raise KeyError(f"claim {func.__name__} judges the runs {missing}; pass them "
                            f"(it has {sorted(runs)})")
-        try:
-            said = func(**{name: runs[name] for name in runs_needed(func)})
-            evidence = [said] if isinstance(said, str) else list(said or [])
-            verdicts.append(Verdict(func.__name__, stage, evidence))
-        except ExpectationFailed as failed:
-            verdicts.append(Verdict(func.__name__, stage, [], str(failed)))
+        verdicts.append(verdict_of(func, runs))
     if not verdicts:
         raise KeyError(f"no {stage} claim judges only the runs {sorted(runs)}")
     return Judgement(verdicts)
+
+
+def verdict_of(func: Callable, runs: dict[str, Run]) -> Verdict:
+    """Judge one claim on the runs it names (all of them in ``runs``)."""
+    try:
+        said = func(**{name: runs[name] for name in runs_needed(func)})
+        evidence = [said] if isinstance(said, str) else list(said or [])
+        return Verdict(func.__name__, func.claim_stage, evidence)
+    except ExpectationFailed as failed:
+        return Verdict(func.__name__, func.claim_stage, [], str(failed))

@@ -5,6 +5,10 @@
   gopitfalls course DIR          lay out a writable copy of the course in DIR
   gopitfalls list                the lessons
   gopitfalls run SLUG --variant broken|fixed [--scenario NAME] [--backend docker|local]
+  gopitfalls check LAB [--backend docker|local]  build your lab, run it, judge it
+  gopitfalls hint LAB            the next hint for the check your lab failed last
+  gopitfalls progress            which labs pass
+  gopitfalls reset LAB [--yes]   put the starter back (your version is kept as a backup)
   gopitfalls doctor              what this machine can do
   gopitfalls clean               remove everything the engine left behind
 """
@@ -70,6 +74,58 @@ def _cmd_run(args) -> int:
               f"status {s.get('status')}  p99 {s.get('p99_ms', 0):.0f} ms")
     if args.save:
         print(f"  saved to {result.save(args.save)}")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .labs import lab
+
+    the_lab = lab(args.lab)
+    program = args.program or the_lab.folder
+    print(f"checking {program} (build, then the runs of {the_lab.slug}/checks.py) ...",
+          flush=True)
+    result = the_lab.check(args.program, backend=args.backend, record=args.program is None)
+    print(result)
+    return 0 if result.passed else 1
+
+
+def _cmd_hint(args) -> int:
+    from .labs import lab
+
+    print(lab(args.lab).hint())
+    return 0
+
+
+def _cmd_progress(args) -> int:
+    from .labs import Progress
+
+    progress = Progress()
+    rows = progress.table()
+    for slug, state in rows:
+        print(f"{slug:42s} {state}")
+    done = sum(state == "passed" for _, state in rows)
+    print(f"{done} of {len(rows)} labs passed (kept in {progress.path})")
+    return 0
+
+
+def _cmd_reset(args) -> int:
+    from .labs import lab
+
+    the_lab = lab(args.lab)
+    files = ", ".join(str(the_lab.folder / f) for f in the_lab.files)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"gopitfalls: reset would replace {files} with the starter; run it in a "
+                  "terminal to answer, or pass --yes", file=sys.stderr)
+            return 2
+        answer = input(f"Replace {files} with the starter? Your version is kept as a backup "
+                       "beside it. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    for backup in the_lab.reset():
+        print(f"your version is kept in {backup}")
+    print(f"{the_lab.slug}: the starter is back in {the_lab.folder}")
     return 0
 
 
@@ -167,6 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--race", action="store_true", help="build with the race detector")
     p.add_argument("--save", help="save the Run as JSON (.json or .json.gz)")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("check", help="build your lab, run it under its trigger and judge it")
+    p.add_argument("lab", help="the lab's slug or number (03)")
+    p.add_argument("--backend", choices=("docker", "local"))
+    p.add_argument("--program", metavar="DIR",
+                   help="check another folder in place of labs/LAB (not kept in progress)")
+    p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("hint", help="the next hint for the check your lab failed last")
+    p.add_argument("lab")
+    p.set_defaults(func=_cmd_hint)
+    sub.add_parser("progress", help="which labs pass").set_defaults(func=_cmd_progress)
+    p = sub.add_parser("reset", help="put a lab's starter back (asks; keeps a backup)")
+    p.add_argument("lab")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=_cmd_reset)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
     args, extra = parser.parse_known_args(argv)
@@ -181,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         from .backends import BackendUnavailable
         from .build import BuildError
         from .course import CourseNotFound
+        from .labs import LabNotFound
         from .toolchain import ToolchainError
 
         if isinstance(exc, (BuildError, BackendUnavailable, ToolchainError, CourseNotFound,
-                            KeyError)):
+                            LabNotFound, KeyError)):
             print(f"gopitfalls: {exc}", file=sys.stderr)
             return 2
         raise

@@ -358,7 +358,7 @@ def diff_hunks(a: list[str], b: list[str], file: str, match: str | None = None,
     return hunks
 
 
-def _scenario(name: str, data: dict, where: Path) -> Scenario:
+def parse_scenario(name: str, data: dict, where: Path) -> Scenario:
     try:
         return Scenario(
             load=Load(**data["load"]) if "load" in data else None,
@@ -376,7 +376,7 @@ def _scenario(name: str, data: dict, where: Path) -> Scenario:
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
 
 
-def _database_spec(data: dict | None, where: Path) -> DatabaseSpec | None:
+def parse_database_spec(data: dict | None, where: Path) -> DatabaseSpec | None:
     """lesson.toml's ``[databases]``: ``postgres = {settings}``, ``redis = {settings}``,
     ``seed = "seed.sql"`` (a file next to it)."""
     if not data:
@@ -439,11 +439,11 @@ def _catalog(root: Path) -> dict[str, Lesson]:
         lessons[slug] = Lesson(
             slug=slug, title=data["title"], chapter=int(data["chapter"]),
             pitfall=" ".join(data["pitfall"].split()),
-            scenarios={name: _scenario(name, sc, path)
+            scenarios={name: parse_scenario(name, sc, path)
                        for name, sc in data.get("scenarios", {}).items()},
             programs={name: str(folder) for name, folder in data.get("programs", {}).items()},
             metrics=tuple(data.get("metrics", ())),
-            database_spec=_database_spec(data.get("databases"), path),
+            database_spec=parse_database_spec(data.get("databases"), path),
         )
         for name, sc in lessons[slug].scenarios.items():
             if sc.databases and lessons[slug].database_spec is None:
