@@ -14,7 +14,7 @@ from setuptools.command.build_py import build_py
 
 # Keep in step with gopitfalls.course.COURSE_DIRS (a folder missing here is skipped).
 COURSE_DIRS = ("go-samples", "notebooks", "labs", "solutions")
-JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.backup-*")
 
 
 class BuildPyWithCourse(build_py):

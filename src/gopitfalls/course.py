@@ -117,7 +117,8 @@ def lay_out_course(dest: Path, source: Path | None = None) -> LayoutReport:
         if not top.is_dir():
             continue
         for file in sorted(p for p in top.rglob("*") if p.is_file()):
-            if "__pycache__" in file.parts or ".ipynb_checkpoints" in file.parts:
+            if "__pycache__" in file.parts or ".ipynb_checkpoints" in file.parts \
+                    or ".backup-" in file.name:  # a learner's backup (gopitfalls reset)
                 continue
             rel = file.relative_to(source)
             target = dest / rel
