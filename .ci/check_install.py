@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 LESSON = "02-http-client-timeouts"
+LAB = "03-context-goroutine-leak"
 
 
 def cli(*args: str, env: dict | None = None, expect_rc: int = 0) -> str:
@@ -79,6 +81,25 @@ def lab_serves_a_working_copy(copy: Path, lesson_count: int) -> None:
           f"`gopitfalls lab` laid out {copy} and serves its {lesson_count} notebooks")
 
 
+def labs_work_in_a_working_copy(copy: Path, bundled: Path) -> None:
+    """check, hint, progress and reset, as a learner uses them in a laid-out course."""
+    env = {"GOPITFALLS_HOME": str(copy), "GOPITFALLS_BACKEND": "local"}
+    main_go = copy / "labs" / LAB / "main.go"
+    starter = (bundled / "labs" / LAB / "main.go").read_text()
+    failed = cli("check", LAB, env=env, expect_rc=1)
+    check("✘ exports stop when the caller leaves" in failed and "hint 1 of" in failed,
+          "`gopitfalls check` fails the starter with its first check and a hint")
+    check(cli("hint", "03", env=env).startswith("hint 2 of"), "`gopitfalls hint` gives the next")
+    main_go.write_text((bundled / "solutions" / LAB / "main.go").read_text())
+    check("PASS" in cli("check", "03", env=env), "the reference answer passes")
+    check(re.search(rf"{LAB}\s+passed", cli("progress", env=env)) is not None
+          and (copy / ".gopitfalls-progress.json").exists(),
+          "`gopitfalls progress` counts it, kept in the working copy")
+    cli("reset", "03", "--yes", env=env)
+    check(main_go.read_text() == starter and any(main_go.parent.glob("main.go.backup-*")),
+          "`gopitfalls reset` puts the installed starter back and keeps a backup")
+
+
 def main(lesson_count: int, work: Path) -> None:
     import gopitfalls
 
@@ -94,6 +115,10 @@ def main(lesson_count: int, work: Path) -> None:
     bundled = here / "course_files"
     notebooks = sorted((bundled / "notebooks").glob("*.ipynb"))
     check(len(notebooks) == lesson_count, f"the wheel carries {len(notebooks)} notebooks")
+    labs = sorted((bundled / "labs").glob("*/lab.toml"))
+    solutions = sorted((bundled / "solutions").glob("*/NOTES.md"))
+    check(len(labs) == len(solutions) == lesson_count,
+          f"the wheel carries {len(labs)} labs and {len(solutions)} solutions")
     for notebook in notebooks:
         for statement in notebook_imports(notebook):
             exec(statement, {})
@@ -123,6 +148,7 @@ def main(lesson_count: int, work: Path) -> None:
           "a missing course is a clear error that names the fix, exit 2")
 
     lab_serves_a_working_copy(work / "lab-course", lesson_count)
+    labs_work_in_a_working_copy(copy, bundled)
 
     run = cli("run", LESSON)
     check(f"{LESSON}/broken" in run and "goroutines" in run,
