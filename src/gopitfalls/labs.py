@@ -48,6 +48,7 @@ from pathlib import Path
 from .build import BuildError
 from .claims import RunSpec, Verdict, claims_of, runs_needed, verdict_of
 from .course import (
+    CourseNotFound,
     Lesson,
     bundled_course,
     checkout_root,
@@ -123,6 +124,11 @@ class Lab:
               progress=None, record: bool = True) -> LabResult:
         """Build and run ``program`` (default: the learner's folder) and judge the checks in
         order until one fails. Kept in the course's progress file unless ``record=False``."""
+        if program is None and course_root() == bundled_course():
+            raise CourseNotFound(
+                "the labs you edit live in your own copy of the course, not inside the "
+                "installed package: run `gopitfalls lab` (it lays one out in "
+                "~/gopitfalls-course), or `gopitfalls course DIR` and work there")
         program = Path(program or self.folder).resolve()
         started = time.monotonic()
         runs: dict[str, Run] = {}
