@@ -443,7 +443,8 @@ class _Experiment:
 
     def _record_line(self, stream: str, line: str, t: float) -> None:
         """The backend's sink: a probe sample, or a line of the program's own output."""
-        sample = self.probe_key.parse(line) if stream == "stderr" else None
+        sample = (self.probe_key.parse(line) if stream == "stderr"
+                  else self.probe_key.refuse(line))
         with self.lock:
             if sample is not None:
                 sample["t"] = sample["t"] - self.t0

@@ -38,3 +38,9 @@ class ProbeKey:
             return json.loads(line[len(head):])
         except ValueError:
             return None
+
+    def refuse(self, line: str) -> None:
+        """A line of the program's stdout, where the probe never writes: a probe-like one is
+        counted with the other forgeries, key or not."""
+        if line.startswith(PROBE_PREFIX):
+            self.rejected += 1
