@@ -42,6 +42,7 @@ LAYERS = {
     "course": 10,
     "labs": 10,  # beside course: a lab's runs are made as a lesson's
     "cli": 11,
+    "launch": 11,  # badges and the Colab cell: beside the command line
 }
 
 

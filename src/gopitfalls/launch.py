@@ -1,0 +1,153 @@
+"""Layer 11 (beside cli): where the course is launched from, configured in one place.
+
+``REPOSITORY`` and ``BRANCH`` are the only place the course's public address is written:
+the Binder and Colab badges of the README and of every notebook (lessons and labs) are made
+from them by ``python -m gopitfalls.launch`` (``--check`` says what is out of date, as the
+tests do), and so is the install line of the Colab cell each notebook starts with.
+
+On Colab that cell installs the package from the repository and calls :func:`colab_setup`,
+which lays out a working copy of the course and moves the kernel into it; everywhere else
+the cell does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+REPOSITORY = "https://github.com/gopitfalls/gopitfalls"
+BRANCH = "main"
+
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+COLAB_MARKER = "# On Colab: install the course"  # the first line of a notebook's Colab cell
+_BADGES_LINE = re.compile(r"^\[!\[Binder\]\(.*$", re.M)
+
+
+def _github_path() -> str:
+    owner_repo = REPOSITORY.removeprefix("https://github.com/").strip("/")
+    if owner_repo.count("/") != 1:
+        raise ValueError(f"REPOSITORY must be https://github.com/OWNER/NAME, not {REPOSITORY}")
+    return owner_repo
+
+
+def binder_url(path: str = "") -> str:
+    """Binder, opening JupyterLab on ``path`` (relative to the repository's root)."""
+    url = f"https://mybinder.org/v2/gh/{_github_path()}/{BRANCH}"
+    return f"{url}?urlpath=lab/tree/{path}" if path else url
+
+
+def colab_url(path: str) -> str:
+    return f"https://colab.research.google.com/github/{_github_path()}/blob/{BRANCH}/{path}"
+
+
+def badges(path: str) -> str:
+    """The one markdown line of launch badges for the notebook at ``path``."""
+    return (f"[![Binder]({BINDER_BADGE})]({binder_url(path)}) "
+            f"[![Open In Colab]({COLAB_BADGE})]({colab_url(path)})")
+
+
+def colab_cell() -> str:
+    return "\n".join([
+        f"{COLAB_MARKER} and lay it out (elsewhere this cell does nothing).",
+        "import sys",
+        "",
+        'if "google.colab" in sys.modules:',
+        f'    %pip install -q "gopitfalls @ git+{REPOSITORY}@{BRANCH}"',
+        "    from gopitfalls.launch import colab_setup",
+        "",
+        "    colab_setup()",
+    ])
+
+
+def colab_setup() -> Path:
+    """On Colab: lay out the course in /content/gopitfalls-course (kept across notebooks of
+    one session) and work there; say which backend will run the lessons."""
+    from .backends import BackendUnavailable, get_backend
+    from .course import default_working_copy, lay_out_course
+
+    os.environ.setdefault("GOPITFALLS_COURSE_DIR", "/content/gopitfalls-course")
+    report = lay_out_course(default_working_copy())
+    os.chdir(report.root)
+    try:
+        backend = get_backend(None).name
+    except BackendUnavailable as exc:
+        backend = f"none ({exc})"
+    print(f"course laid out in {report.root} ({len(report.copied)} new files); "
+          f"programs run on the {backend} backend (Colab has no Docker: local, with its "
+          "memory watchdog and limits)")
+    return report.root
+
+
+# ---- keeping the badges and the Colab cell in step (maintainers: python -m gopitfalls.launch)
+
+def notebooks(root: Path) -> list[Path]:
+    return sorted([*(root / "notebooks").glob("*.ipynb"), *(root / "labs").glob("*/lab.ipynb")])
+
+
+def synced(notebook: dict, path: str) -> dict:
+    """The notebook with its badges line (in the first cell, under the title) and its Colab
+    cell (the first code cell) as they must be."""
+    cells = notebook["cells"]
+    first = "".join(cells[0]["source"])
+    line = badges(path)
+    if _BADGES_LINE.search(first):
+        first = _BADGES_LINE.sub(line, first, count=1)
+    else:
+        title, _, rest = first.partition("\n")
+        first = f"{title}\n\n{line}\n{rest}" if rest else f"{title}\n\n{line}"
+    cells[0]["source"] = first.splitlines(True)
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": colab_cell().splitlines(True)}
+    if cells[1]["cell_type"] == "code" and "".join(cells[1]["source"]).startswith(COLAB_MARKER):
+        cell["id"] = cells[1].get("id", "colab")
+        cells[1] = cell
+    else:
+        cell["id"] = "colab-setup"
+        cells.insert(1, cell)
+    return notebook
+
+
+def sync(root: Path, write: bool) -> list[str]:
+    """The notebooks (and README) whose badges or Colab cell are not as configured; with
+    ``write``, rewrites them."""
+    stale = []
+    for file in notebooks(root):
+        rel = file.relative_to(root).as_posix()
+        text = file.read_text()
+        new = json.dumps(synced(json.loads(text), rel), indent=1, sort_keys=True,
+                         ensure_ascii=False) + "\n"
+        if new != text:
+            stale.append(rel)
+            if write:
+                file.write_text(new)
+    readme = root / "README.md"
+    text = readme.read_text()
+    line = (f"[![Binder]({BINDER_BADGE})]({binder_url()}) "
+            f"[![Open In Colab]({COLAB_BADGE})]({colab_url('notebooks/' + _first_lesson(root))})")
+    new = _BADGES_LINE.sub(line, text, count=1) if _BADGES_LINE.search(text) else text.replace(
+        "\n", f"\n\n{line}\n", 1)
+    if new != text:
+        stale.append("README.md")
+        if write:
+            readme.write_text(new)
+    return stale
+
+
+def _first_lesson(root: Path) -> str:
+    return sorted(p.name for p in (root / "notebooks").glob("*.ipynb"))[0]
+
+
+def main(argv: list[str]) -> int:
+    root = Path(__file__).resolve().parents[2]
+    stale = sync(root, write="--check" not in argv)
+    for rel in stale:
+        print(("out of date: " if "--check" in argv else "updated: ") + rel)
+    return 1 if stale and "--check" in argv else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
