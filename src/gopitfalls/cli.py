@@ -9,6 +9,7 @@
   gopitfalls hint LAB            the next hint for the check your lab failed last
   gopitfalls progress            which labs pass
   gopitfalls reset LAB [--yes]   put the starter back (your version is kept as a backup)
+  gopitfalls warm                build every Go program the course runs, ahead of time
   gopitfalls doctor              what this machine can do
   gopitfalls clean               remove everything the engine left behind
 """
@@ -129,6 +130,13 @@ def _cmd_reset(args) -> int:
     return 0
 
 
+def _cmd_warm(args) -> int:
+    from .warm import warm
+
+    warm(lambda line: print(line, flush=True))
+    return 0  # a lab that does not compile (being edited) is reported, not an error
+
+
 def _cmd_doctor(args) -> int:
     from . import backends
     from .toolchain import ToolchainError, find_go
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lab")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.set_defaults(func=_cmd_reset)
+    sub.add_parser("warm", help="build every Go program of the course ahead of time"
+                   ).set_defaults(func=_cmd_warm)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
     args, extra = parser.parse_known_args(argv)
