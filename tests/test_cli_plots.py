@@ -76,6 +76,14 @@ def test_lab_serves_the_course_notebooks(tmp_path):
         assert "02-http-client-timeouts.ipynb" in names
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token=t0k", timeout=5) as r:
             assert r.status == 200
+        # No "get notified about Jupyter news?" prompt: the course's settings overrides
+        # make "Never" the default a learner starts from.
+        url = (f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:"
+               "notification?token=t0k")
+        with urllib.request.urlopen(url, timeout=5) as r:
+            schema = json.load(r)["schema"]["properties"]
+        assert schema["fetchNews"]["default"] == "false"
+        assert schema["checkForUpdates"]["default"] is False
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _cmd_list(args) -> int:
@@ -184,6 +185,17 @@ def _cmd_clean(args) -> int:
     return 0
 
 
+def install_jupyter_overrides() -> Path:
+    """The course's JupyterLab settings overrides (no news prompt, no update check), in this
+    environment's JupyterLab settings: a wheel installs them, an editable install does not."""
+    source = Path(__file__).parent / "jupyter_settings" / "gopitfalls.json"
+    target = Path(sys.prefix) / "share/jupyter/lab/settings/overrides.d/gopitfalls.json"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    return target
+
+
 def _cmd_lab(args) -> int:
     from .course import bundled_course, course_root, default_working_copy
 
@@ -193,6 +205,7 @@ def _cmd_lab(args) -> int:
         root = course_root()
         if root == bundled_course():  # read-only inside the install: give the learner a copy
             root = _lay_out(default_working_copy())
+    install_jupyter_overrides()
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
            "--ip=127.0.0.1", *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
