@@ -121,9 +121,10 @@ class Lab:
                                **overrides)
 
     def check(self, program: Path | None = None, *, backend: str | None = None,
-              progress=None, record: bool = True) -> LabResult:
+              progress="live", record: bool = True) -> LabResult:
         """Build and run ``program`` (default: the learner's folder) and judge the checks in
-        order until one fails. Kept in the course's progress file unless ``record=False``."""
+        order until one fails; in a notebook each run shows its live plot. Kept in the
+        course's progress file unless ``record=False``."""
         if program is None and course_root() == bundled_course():
             raise CourseNotFound(
                 "the labs you edit live in your own copy of the course, not inside the "
