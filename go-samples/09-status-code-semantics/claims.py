@@ -57,9 +57,11 @@ def run_payments(base_url, retry=None, ops=OPS):
     attempts = []
 
     class RecordingPool(urllib3.HTTPConnectionPool):
-        def urlopen(self, method, url, body=None, headers=None, **kw):  # called again per retry
+        # Called again for each retry; after a connection error urllib3 passes the rest of
+        # its arguments positionally, so they are passed on as they came.
+        def urlopen(self, method, url, body=None, headers=None, *args, **kw):
             attempts.append((headers["X-Op"], headers["X-Scenario"], time.monotonic()))
-            return super().urlopen(method, url, body, headers, **kw)
+            return super().urlopen(method, url, body, headers, *args, **kw)
 
     host, port = base_url.removeprefix("http://").split(":")
     pool = RecordingPool(host, int(port), maxsize=len(SCENARIOS) * ops, timeout=5.0,
