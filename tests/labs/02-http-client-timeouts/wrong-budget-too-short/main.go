@@ -1,4 +1,7 @@
-// Wrong fix for lab 02: every wait bounded, tied to the request, 504 on timeout, but with
+// A shipping-estimate service for a web shop's checkout: GET /estimate?zip=10115 asks the
+// carrier's rate API (at $UPSTREAM_URL) what the parcel will cost and passes the answer on.
+//
+// A wrong fix of lab 02: every wait bounded, tied to the request, 504 on timeout, but with
 // a budget of 100 ms ("fail fast"). The hanging carrier is handled; a carrier that answers
 // in its usual 300 ms never gets a rate through.
 package main

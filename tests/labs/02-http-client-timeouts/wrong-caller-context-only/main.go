@@ -1,4 +1,7 @@
-// Wrong fix for lab 02: the call carries the request's context, r.Context(), and no
+// A shipping-estimate service for a web shop's checkout: GET /estimate?zip=10115 asks the
+// carrier's rate API (at $UPSTREAM_URL) what the parcel will cost and passes the answer on.
+//
+// A wrong fix of lab 02: the call carries the request's context, r.Context(), and no
 // deadline of its own. It does end when the checkout page leaves (after 1.5 s), so
 // nothing piles up; but the page never gets an answer, not even a 504.
 package main

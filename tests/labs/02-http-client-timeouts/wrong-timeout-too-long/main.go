@@ -1,4 +1,7 @@
-// Wrong fix for lab 02: a client timeout, but a generous one (30 s, "the carrier is
+// A shipping-estimate service for a web shop's checkout: GET /estimate?zip=10115 asks the
+// carrier's rate API (at $UPSTREAM_URL) what the parcel will cost and passes the answer on.
+//
+// A wrong fix of lab 02: a client timeout, but a generous one (30 s, "the carrier is
 // sometimes slow"), and the call still ignores the request's context. Every abandoned
 // call waits its 30 s: far longer than the checkout, which left after 1.5 s.
 package main
