@@ -1,0 +1,65 @@
+// A recipe search: GET /search?q=pasta asks the 4 shards of the recipe index at once and
+// answers with the hits of the shards that replied within the page's 40 ms deadline.
+//
+// A wrong fix of lab 11: receive every shard's reply, with no deadline, so that no shard
+// is ever left blocked. Nothing leaks, but a request that meets a stalled shard (one in
+// three) waits its whole second.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"time"
+)
+
+const (
+	shards = 4
+	stall  = time.Second // a stalled shard's answer time
+)
+
+type hits struct {
+	Shard   int      `json:"shard"`
+	Recipes []string `json:"recipes"`
+}
+
+// searchShard stands in for a call to one shard of the index.
+func searchShard(shard int, q string) hits {
+	wait := time.Millisecond + rand.N(60*time.Millisecond)
+	if rand.N(10) == 0 {
+		wait = stall
+	}
+	time.Sleep(wait)
+	return hits{Shard: shard, Recipes: []string{fmt.Sprintf("%s-%d-a", q, shard),
+		fmt.Sprintf("%s-%d-b", q, shard)}}
+}
+
+func search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("q")
+	replies := make(chan hits)
+	for i := range shards {
+		go func() {
+			replies <- searchShard(i, q)
+		}()
+	}
+	var found []hits
+	for range shards { // receive every reply, so that no shard is left blocked
+		found = append(found, <-replies)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"q": q, "shards_answered": len(found), "hits": found})
+}
+
+func main() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /search", search)
+	addr := os.Getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	log.Printf("listening on %s", addr)
+	log.Fatal(http.ListenAndServe(addr, mux))
+}
