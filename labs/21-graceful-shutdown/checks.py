@@ -105,11 +105,15 @@ def in_flight_at_signal(run):
        "exits then (log.Fatal, return), the bookings still running die with it. Run "
        "ListenAndServe in a goroutine and let main return after Shutdown has returned.")
 def bookings_in_flight_at_sigterm_complete(lab):
+    signalled = expect.holds(lab.data.get("signal_t") is not None,
+                             "the deploy sent SIGTERM to a service that was ready (it never "
+                             "got that far: did the program start and listen?)")
     inflight = in_flight_at_signal(lab)
     lost = sum(n for outcome, n in inflight.items() if outcome != "ok")
     done = [end - start for start, end, outcome in lab.data["bookings"] if outcome == "ok"]
     done.sort()
     return [
+        signalled,
         # measured (local and docker): starter and wrong-fatal-on-server-closed lose all
         # 6, the solution none; a lost booking is what the lab is about, so none is allowed.
         expect.at_most(lost, 0, f"bookings in flight at SIGTERM that were lost ({inflight})"),
