@@ -19,7 +19,7 @@ import pytest
 
 from gopitfalls.claims import claims_of
 from gopitfalls.course import lay_out_course, lessons
-from gopitfalls.labs import LAB_VARIANT, PROGRESS_FILE, Progress, lab, load_labs
+from gopitfalls.labs import LAB_VARIANT, PROGRESS_FILE, UNJUDGED, Progress, lab, load_labs
 
 from .conftest import ROOT
 
@@ -96,6 +96,7 @@ def test_the_starter_fails_with_the_named_check(slug):
     result = judged(slug, ROOT / "labs" / slug)
     print(result)
     assert result.failed_check == expected(slug)["starter"], str(result)
+    assert UNJUDGED not in str(result), "the check must fail on a measurement, not an error"
     assert result.hint, "a failed check shows a hint"
 
 
@@ -116,6 +117,7 @@ def test_a_wrong_fix_fails_with_its_own_check(wrong):
     print(result)
     assert result.failed_check == expected(slug)["wrong"][folder.removeprefix("wrong-")], \
         str(result)
+    assert UNJUDGED not in str(result), "the check must fail on a measurement, not an error"
     assert result.hint and result.hint in lab(slug).hints_of(result.failed_check)
 
 
@@ -183,3 +185,17 @@ def test_check_hint_progress_and_reset_as_a_learner_uses_them(course_copy):
 def test_an_unknown_lab_names_the_labs(course_copy):
     done = gopitfalls(course_copy, "check", "99-nope")
     assert done.returncode == 2 and "no lab '99-nope'" in done.stderr and LAB in done.stderr
+
+
+def test_a_check_that_raises_fails_with_the_runs_ending_not_a_traceback():
+    from gopitfalls.labs import _judged, check
+
+    from .test_engine_units import make_run
+
+    @check("the program has to answer before this can be judged")
+    def answers_have_a_body(lab):
+        return [lab.load_summary["status"]["200"]]  # no load summary: KeyError / TypeError
+
+    verdict = _judged(answers_have_a_body, {"lab": make_run([1, 2, 3], label="x/lab")})
+    assert not verdict.held and verdict.failure.startswith(UNJUDGED)
+    assert "x/lab on" in verdict.failure  # how the run ended

@@ -140,7 +140,7 @@ class Lab:
                     if name not in runs:
                         runs[name] = self.run(name, program, backend=backend,
                                               progress=progress)
-                verdicts.append(verdict_of(func, runs))
+                verdicts.append(_judged(func, runs))
                 if not verdicts[-1].held:
                     break
         except BuildError as exc:
@@ -175,6 +175,22 @@ class Lab:
     def reset(self) -> list[Path]:
         """Put the starter back (see :func:`reset`)."""
         return reset(self.slug)
+
+
+UNJUDGED = "could not be judged"  # a check that raised: the program did not get that far
+
+
+def _judged(func: Callable, runs: dict[str, Run]) -> Verdict:
+    """A check's verdict; one that raises on what the learner's program did (it died before
+    the traffic, answered nothing parseable) fails with what it raised and how the runs
+    ended, instead of showing the learner a traceback of the checker."""
+    try:
+        return verdict_of(func, runs)
+    except Exception as exc:  # noqa: BLE001 (any error of a check on a learner's run)
+        ends = "; ".join(f"{name}: {run.summary()}" for name, run in runs.items()
+                         if name in runs_needed(func))
+        return Verdict(func.__name__, func.claim_stage, [],
+                       f"{UNJUDGED} ({type(exc).__name__}: {exc}); the runs: {ends}")
 
 
 @dataclass
