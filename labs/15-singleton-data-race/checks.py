@@ -81,10 +81,11 @@ def every_answer_is_one_providers(lab):
     seen = verdicts(lab)
     total = sum(seen.values())
     mixed = a_mixed_one(lab)
-    # measured (local): 2400-4300 answers in 2 s; mixed: the starter 820-930 of 3150-4300
-    # (25-30 %), wrong-copy-the-struct 700 of 2400-2600, the solution 0. 300 answers only
-    # shows the clients got through; one mixed answer is the bug.
-    return [expect.at_least(total, 300, "answers to GET /gateway in 2 s"),
+    # measured: 2400-4300 answers in 2 s on local, 570-830 on docker (a new connection per
+    # request through docker's port forwarding); mixed: the starter 740-930 of 2600-4300
+    # local (25-30 %), 252 of 569 docker; wrong-copy-the-struct 680-790 of 2400-2700, the
+    # solution 0. 150 answers only shows the clients got through; one mixed answer is the bug.
+    return [expect.at_least(total, 150, "answers to GET /gateway in 2 s"),
             expect.at_most(seen["not 200"], 0, f"answers that were not a 200 with JSON (of "
                                                 f"{total})"),
             expect.at_most(seen["mixed"], 0, f"answers that mix two providers (of {total})"
@@ -119,7 +120,8 @@ def no_data_race_during_failovers(raced):
     reports = raced.race_reports()
     first = reports[0].render(sections=2) if reports else ""
     seen = verdicts(raced)
-    # measured: the solution under -race gets 2300-3800 answers and no report;
+    # measured: the solution under -race gets 2300-3800 answers (local), 510-630 (docker),
+    # and no report;
     # wrong-plain-pointer-swap: 6 reports (the plain pointer written and read)
     return [expect.at_least(sum(seen.values()), 100, "answers to GET /gateway under -race"),
             expect.holds(not reports, f"{len(reports)} 'WARNING: DATA RACE' reports in the "
