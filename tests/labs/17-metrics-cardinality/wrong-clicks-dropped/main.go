@@ -1,0 +1,131 @@
+// Lab 17, a wrong fix: the click counter was the family that grew with the links, so it
+// is gone; the request metrics are labelled by r.Pattern and the status class. Bounded, but
+// nobody counts the clicks any more. Expected to fail clicks_are_still_counted.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"gopitfalls/samples/internal/promtext"
+	"gopitfalls/samples/internal/serve"
+)
+
+// latencyBuckets are the upper bounds (seconds) of the latency histogram.
+var latencyBuckets = []float64{0.002, 0.01, 0.05, 0.25}
+
+// validCode is what a short code looks like: 6 to 8 letters and digits.
+var validCode = regexp.MustCompile(`^[A-Za-z0-9]{6,8}$`)
+
+type shortener struct {
+	reg *promtext.Registry
+	// By route pattern and status class: bounded by the code, not by the links.
+	requests *promtext.CounterVec
+	latency  *promtext.HistogramVec
+}
+
+func newShortener() *shortener {
+	reg := promtext.NewRegistry()
+	return &shortener{
+		reg: reg,
+		requests: reg.Counter("shrt_http_requests_total", "HTTP requests.",
+			"route", "status"),
+		latency: reg.Histogram("shrt_http_request_seconds", "HTTP request latency.",
+			latencyBuckets, "route"),
+	}
+}
+
+// code is the {code} of the path, when it looks like one.
+func code(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c := r.PathValue("code")
+	if !validCode.MatchString(c) {
+		http.Error(w, "bad short code", http.StatusBadRequest)
+		return "", false
+	}
+	return c, true
+}
+
+func target(c string) string { return "https://example.org/articles/" + c }
+
+func (s *shortener) redirect(w http.ResponseWriter, r *http.Request) {
+	c, ok := code(w, r)
+	if !ok {
+		return
+	}
+	http.Redirect(w, r, target(c), http.StatusFound)
+}
+
+func (s *shortener) show(w http.ResponseWriter, r *http.Request) {
+	c, ok := code(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"code": c, "target": target(c)})
+}
+
+func (s *shortener) remove(w http.ResponseWriter, r *http.Request) {
+	if _, ok := code(w, r); !ok {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// instrument counts and times every request of next.
+func (s *shortener) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		// The mux sets r.Pattern on this request while it routes ("GET /r/{code}"); a
+		// request no route matched has none.
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.Inc(route, statusClass(rec.status))
+		s.latency.Observe(time.Since(start).Seconds(), route)
+	})
+}
+
+// statusClass is "2xx", "4xx", ...: a handful of values at most.
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code/100) + "xx"
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func newHandler(s *shortener) http.Handler {
+	links := http.NewServeMux()
+	links.HandleFunc("GET /r/{code}", s.redirect)
+	links.HandleFunc("GET /links/{code}", s.show)
+	links.HandleFunc("DELETE /links/{code}", s.remove)
+
+	root := http.NewServeMux()
+	root.Handle("/", s.instrument(links))
+	root.Handle("GET /metrics", s.reg.Handler())
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	return root
+}
+
+func main() {
+	if err := serve.Run(serve.Addr(), newHandler(newShortener())); err != nil {
+		log.Fatal(err)
+	}
+}
