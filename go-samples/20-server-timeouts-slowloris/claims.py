@@ -8,9 +8,6 @@ data holds one row per round (``run.data["rounds"]``: K, start, when all had con
 end, how many the server cut, the longest and shortest time a client held its connection)
 and the big-header request's answer (``run.data["big header"]``)."""
 
-import resource
-import selectors
-import socket
 import time
 from statistics import median
 
@@ -26,53 +23,14 @@ HELD_FROM_S = 2.6              # "held" = still open this long after the round's
 HEAD = b"GET /api/hello HTTP/1.1\r\nHost: lab\r\n"   # no blank line: never finished
 
 
-def allow_open_files(n):
-    """Let this Python process open n sockets (soft RLIMIT_NOFILE up to the hard limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = n + 256 if hard == resource.RLIM_INFINITY else min(hard, n + 256)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
 def slow_round(ctl, k, seconds, log):
     """k slow clients, trickling for `seconds` after the last one connected; then they hang
     up. One summary row goes to `log`."""
-    host, port = ctl.url.removeprefix("http://").rsplit(":", 1)
-    sel, conns, start = selectors.DefaultSelector(), {}, ctl.now()
-    try:
-        for _ in range(k):
-            s = socket.create_connection((host, int(port)), timeout=2.0)
-            s.setblocking(False)
-            s.send(HEAD)
-            conns[s] = {"opened": ctl.now(), "cut": None}
-            sel.register(s, selectors.EVENT_READ)
-        all_in = ctl.now()  # a busy machine may take a while to connect k clients
-        end, next_byte = all_in + seconds, all_in + TRICKLE_S
-        while ctl.now() < end:
-            for key, _ in sel.select(timeout=max(0.0, min(next_byte, end) - ctl.now())):
-                try:
-                    data = key.fileobj.recv(4096)
-                except OSError:
-                    data = b""
-                if not data:                      # EOF or reset: the server hung up
-                    conns[key.fileobj]["cut"] = ctl.now()
-                    sel.unregister(key.fileobj)
-            if ctl.now() >= next_byte:
-                next_byte += TRICKLE_S
-                for s, info in conns.items():
-                    if info["cut"] is None:
-                        try:
-                            s.send(b"X")
-                        except OSError:
-                            info["cut"] = ctl.now()
-                            sel.unregister(s)
-    finally:
-        for s in conns:
-            s.close()
-        sel.close()
-    held = [(c["cut"] or ctl.now()) - c["opened"] for c in conns.values()]
-    log.append({"K": k, "start": start, "all connected": all_in, "end": ctl.now(),
-                "cut by server": sum(c["cut"] is not None for c in conns.values()),
+    start = ctl.now()
+    got = traffic.slow_headers(ctl.url, k, seconds, HEAD, TRICKLE_S, ctl.now)
+    held = got["held"]
+    log.append({"K": k, "start": start, "all connected": got["all connected"],
+                "end": got["end"], "cut by server": got["cut"],
                 "longest held (s)": round(max(held), 2), "median held (s)": round(median(held), 2),
                 "shortest held (s)": round(min(held), 2)})
 
@@ -81,7 +39,6 @@ def attack(rounds=ROUNDS, round_s=ROUND_S):
     """A during_load hook: one round per K, a short pause between rounds, then the
     big-header request. Results go to the run's data ("rounds", "big header")."""
     def hook(ctl):
-        allow_open_files(max(rounds))
         ctl.data["rounds"] = []
         for k in rounds:
             slow_round(ctl, k, round_s, ctl.data["rounds"])

@@ -10,8 +10,6 @@ request with a 64 KiB header. What the clients saw goes to ``run.data`` ("slow",
 Thresholds come from the starter, the solution and the wrong fixes in tests/labs/, run on
 this 2-core machine (local and docker backends); each comment says what was measured."""
 
-import resource
-import selectors
 import socket
 import threading
 import time
@@ -40,42 +38,9 @@ def _address(ctl):
 
 def broken_meters(ctl, out):
     """K clients that trickle header bytes for ROUND_S after the last one connected."""
-    sel, conns = selectors.DefaultSelector(), {}
-    try:
-        for _ in range(K):
-            s = socket.create_connection(_address(ctl), timeout=2.0)
-            s.setblocking(False)
-            s.send(HEAD)
-            conns[s] = {"opened": ctl.now(), "cut": None}
-            sel.register(s, selectors.EVENT_READ)
-        all_in = ctl.now()
-        end, next_byte = all_in + ROUND_S, all_in + TRICKLE_S
-        while ctl.now() < end:
-            for key, _ in sel.select(timeout=max(0.0, min(next_byte, end) - ctl.now())):
-                try:
-                    data = key.fileobj.recv(4096)
-                except OSError:
-                    data = b""
-                if not data:  # EOF or reset: the server hung up
-                    conns[key.fileobj]["cut"] = ctl.now()
-                    sel.unregister(key.fileobj)
-            if ctl.now() >= next_byte:
-                next_byte += TRICKLE_S
-                for s, info in conns.items():
-                    if info["cut"] is None:
-                        try:
-                            s.send(b"X")
-                        except OSError:
-                            info["cut"] = ctl.now()
-                            sel.unregister(s)
-    finally:
-        for s in conns:
-            s.close()
-        sel.close()
-    held = [(c["cut"] or ctl.now()) - c["opened"] for c in conns.values()]
-    out.update({"all connected": all_in, "end": ctl.now(),
-                "cut": sum(c["cut"] is not None for c in conns.values()),
-                "median held (s)": round(median(held), 2)})
+    got = traffic.slow_headers(ctl.url, K, ROUND_S, HEAD, TRICKLE_S, ctl.now)
+    out.update({"all connected": got["all connected"], "end": got["end"], "cut": got["cut"],
+                "median held (s)": round(median(got["held"]), 2)})
 
 
 def good_meter(ctl, i, out):
@@ -105,10 +70,7 @@ def good_meter(ctl, i, out):
 
 def meters(ctl):
     """The during_load hook: broken and good meters at once, then a 64 KiB header."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = K + 256 if hard == resource.RLIM_INFINITY else min(hard, K + 256)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    traffic.allow_open_files(K + UPLOADERS)
     slow, uploads = {}, []
     threads = [threading.Thread(target=good_meter, args=(ctl, i, uploads))
                for i in range(UPLOADERS)]

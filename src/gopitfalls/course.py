@@ -199,7 +199,7 @@ class Lesson:
     def claims(self):
         """The lesson's claims module (see :mod:`gopitfalls.claims`), or None."""
         path = course_root() / "go-samples" / self.slug / "claims.py"
-        return _claims_module(str(path), path.stat().st_mtime_ns) if path.exists() else None
+        return content_module(str(path), path.stat().st_mtime_ns) if path.exists() else None
 
     @property
     def runs(self) -> dict[str, RunSpec]:
@@ -406,11 +406,11 @@ def _record_judged(slug: str, judgement: Judgement) -> None:
                 log.write(json.dumps({"lesson": slug, "claim": verdict.claim}) + "\n")
 
 
-@functools.lru_cache(maxsize=32)
-def _claims_module(path: str, mtime_ns: int):
-    """Load a lesson's claims.py by path (it is course content, not a package module);
-    reloaded when the file changes."""
-    name = "gopitfalls_claims_" + Path(path).parent.name.replace("-", "_")
+@functools.lru_cache(maxsize=64)
+def content_module(path: str, mtime_ns: int, prefix: str = "gopitfalls_claims_"):
+    """Load a lesson's claims.py (or a lab's checks.py) by path: it is course content, not a
+    package module; reloaded when the file changes."""
+    name = prefix + Path(path).parent.name.replace("-", "_")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

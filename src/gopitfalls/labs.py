@@ -33,9 +33,7 @@ showed (passed or not, the failed check, the hints seen) is kept in the course f
 
 from __future__ import annotations
 
-import functools
 import html
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -52,6 +50,7 @@ from .course import (
     Lesson,
     bundled_course,
     checkout_root,
+    content_module,
     course_root,
     parse_database_spec,
     parse_scenario,
@@ -104,7 +103,7 @@ class Lab:
     @property
     def checks(self):
         path = self.folder / "checks.py"
-        return _checks_module(str(path), path.stat().st_mtime_ns)
+        return content_module(str(path), path.stat().st_mtime_ns, "gopitfalls_checks_")
 
     @property
     def runs(self) -> dict[str, RunSpec]:
@@ -369,15 +368,6 @@ def reset(slug: str) -> list[Path]:
     if labs.pop(the_lab.slug, None) is not None:
         Progress()._save(labs)
     return backups
-
-
-@functools.lru_cache(maxsize=64)
-def _checks_module(path: str, mtime_ns: int):
-    name = "gopitfalls_checks_" + Path(path).parent.name.replace("-", "_")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _lab(path: Path) -> Lab:

@@ -8,6 +8,8 @@ it cannot: requests that differ one from the next, a retrying client, a route au
 - :func:`concurrently`: the same function over many items from N threads.
 - :func:`paced`: a function called ``rate`` times a second for ``seconds``, on a fixed
   schedule (a late call does not push the next one back).
+- :func:`slow_headers`: slowloris clients, each holding a connection with a request head
+  it never finishes.
 
 Requests go through ``http.client`` directly, so no proxy setting of the environment can
 send loopback traffic anywhere else.
@@ -17,6 +19,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import resource
+import selectors
+import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,3 +121,59 @@ def paced(func: Callable[[int], Any], rate: float, seconds: float, threads: int 
         return func(i)
 
     return concurrently(on_schedule, range(max(1, int(rate * seconds))), threads)
+
+
+def allow_open_files(n: int) -> None:
+    """Let this process open ``n`` more sockets (its soft RLIMIT_NOFILE raised, up to the
+    hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 256 if hard == resource.RLIM_INFINITY else min(hard, n + 256)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def slow_headers(url: str, count: int, seconds: float, head: bytes, trickle_s: float = 0.5,
+                 now: Callable[[], float] = time.monotonic) -> dict:
+    """``count`` clients that each send ``head`` (a request head without its blank line) and
+    then one more header byte every ``trickle_s``, for ``seconds`` after the last one has
+    connected; then they hang up. Returns, on the clock ``now`` (a run's ``ctl.now``):
+    "all connected", "end", "cut" (how many the server hung up on) and "held" (how long
+    each client kept its connection, in seconds)."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    allow_open_files(count)
+    sel, conns = selectors.DefaultSelector(), {}
+    try:
+        for _ in range(count):
+            s = socket.create_connection((host, port), timeout=2.0)
+            s.setblocking(False)
+            s.send(head)
+            conns[s] = {"opened": now(), "cut": None}
+            sel.register(s, selectors.EVENT_READ)
+        all_in = now()  # a busy machine may take a while to connect them all
+        end, next_byte = all_in + seconds, all_in + trickle_s
+        while now() < end:
+            for key, _ in sel.select(timeout=max(0.0, min(next_byte, end) - now())):
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:  # EOF or reset: the server hung up
+                    conns[key.fileobj]["cut"] = now()
+                    sel.unregister(key.fileobj)
+            if now() >= next_byte:
+                next_byte += trickle_s
+                for s, info in conns.items():
+                    if info["cut"] is None:
+                        try:
+                            s.send(b"X")
+                        except OSError:
+                            info["cut"] = now()
+                            sel.unregister(s)
+    finally:
+        for s in conns:
+            s.close()
+        sel.close()
+    ended = now()
+    return {"all connected": all_in, "end": ended,
+            "cut": sum(c["cut"] is not None for c in conns.values()),
+            "held": [(c["cut"] or ended) - c["opened"] for c in conns.values()]}
