@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from gopitfalls import expectations as expect
 from gopitfalls.claims import RunSpec
+from gopitfalls.experiment import json_record
 from gopitfalls.labs import check
 from gopitfalls.traffic import call, concurrently
 
@@ -57,23 +58,6 @@ def thumbnails(ctl):
 RUNS = {"lab": RunSpec("lab", overrides={"during_load": thumbnails})}
 
 
-def request_lines(run):
-    """The lines the program wrote (stderr and stdout) while the traffic ran: its start-up
-    and shut-down lines, whatever they say, are left out."""
-    start, stop = run.event_time("load start"), run.event_time("load stop")
-    return [line for t, line in sorted(run.stderr + run.stdout)
-            if start <= t <= stop + 0.2 and line.strip()]
-
-
-def record(line):
-    """The line as a JSON object, or None."""
-    try:
-        rec = json.loads(line)
-    except ValueError:
-        return None
-    return rec if isinstance(rec, dict) else None
-
-
 def level(rec):
     """INFO, WARN, ERROR... (WARNING read as WARN)."""
     name = str(rec.get("level", "")).upper()
@@ -85,8 +69,8 @@ def by_request(run):
     trace id is no request's."""
     ids = {r["id"]: r["i"] for r in run.data["requests"] if r["id"]}
     mine, stray = defaultdict(list), []
-    for line in request_lines(run):
-        rec = record(line)
+    for line in run.lines_during_load():
+        rec = json_record(line)
         if rec is None:
             continue
         i = ids.get(rec.get("trace_id"))
@@ -108,9 +92,9 @@ def steps(r):
        "and a msg: look for a log.Printf or fmt.Print left over.")
 def every_line_is_a_json_record(lab):
     requests = lab.data["requests"]
-    lines = request_lines(lab)
-    plain = [line for line in lines if record(line) is None
-             or "level" not in record(line) or "msg" not in record(line)]
+    lines = lab.lines_during_load()
+    plain = [line for line in lines if json_record(line) is None
+             or "level" not in json_record(line) or "msg" not in json_record(line)]
     answered = sum(r["status"] in (200, 422) for r in requests)
     # Starter: 200 of 200 answered, 800 lines (4 per thumbnail, the corrupt ones too: two
     # of theirs are the failure), all plain text. Solution: 780 lines (4 per thumbnail, 3

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 
 from gopitfalls import expectations as expect
 from gopitfalls.claims import RunSpec
+from gopitfalls.experiment import json_record
 from gopitfalls.labs import check
 from gopitfalls.traffic import call, concurrently
 
@@ -98,29 +99,13 @@ def errors(run):
     return [r for r in run.data["requests"] if r["kind"] not in GOOD]
 
 
-def request_lines(run):
-    """The lines the program wrote (stderr and stdout) while the traffic ran: its start-up
-    and shut-down lines, whatever they say, are left out."""
-    start, stop = run.event_time("load start"), run.event_time("load stop")
-    return [line for t, line in sorted(run.stderr + run.stdout)
-            if start <= t <= stop + 0.2 and line.strip()]
-
-
-def record(line):
-    try:
-        rec = json.loads(line)
-    except ValueError:
-        return None
-    return rec if isinstance(rec, dict) else None
-
-
 def by_request(run):
     """{trace id: [lines]} of the JSON lines carrying a request's trace id (the one its
     answer gave back), and the lines that carry none (plain text included)."""
     ids = {r["trace_id"] for r in run.data["requests"] if r["trace_id"]}
     mine, stray = defaultdict(list), []
-    for line in request_lines(run):
-        rec = record(line)
+    for line in run.lines_during_load():
+        rec = json_record(line)
         tid = rec.get("trace_id") if rec else None
         (mine[tid] if tid in ids else stray).append(line)
     return mine, stray

@@ -111,6 +111,14 @@ class Run:
             return list(self.sink_lines)
         return [line for _, line in (self.stderr if stream == "stderr" else self.stdout)]
 
+    def lines_during_load(self, after_s: float = 0.2) -> list[str]:
+        """The program's own lines (stderr and stdout, in time order, blank ones left out)
+        written while its load ran, up to ``after_s`` after it stopped: its start-up and
+        shut-down lines, whatever they say, are not among them."""
+        start, stop = self.event_time("load start"), self.event_time("load stop")
+        return [line for t, line in sorted(self.stderr + self.stdout)
+                if start <= t <= stop + after_s and line.strip()]
+
     def grep(self, pattern: str | re.Pattern, stream: str = "stderr") -> list[str]:
         """The program's log lines containing ``pattern`` (a string, or a compiled regular
         expression to search for)."""
@@ -536,3 +544,12 @@ def _death_time(result: Run) -> float:
     last = result.samples[-1]["t"] if result.samples else 0.0
     alive_at = max(result.event_time("start") or 0.0, result.event_time("load start") or 0.0)
     return max(last, alive_at) + 0.05
+
+
+def json_record(line: str) -> dict | None:
+    """A log line as a JSON object, or None when it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
