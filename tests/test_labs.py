@@ -182,6 +182,23 @@ def test_check_hint_progress_and_reset_as_a_learner_uses_them(course_copy):
     assert "not started" in gopitfalls(course_copy, "progress").stdout.split(LAB)[1]
 
 
+@pytest.mark.slow
+def test_editing_the_checks_or_the_load_in_a_working_copy_changes_nothing(course_copy):
+    """The learner can edit every file of their copy; the lab is judged by what it shipped
+    with (the package's or the checkout's lab.toml and checks.py), not by their copy's."""
+    folder = course_copy / "labs" / LAB
+    (folder / "checks.py").write_text(
+        "from gopitfalls.claims import RunSpec\nfrom gopitfalls.labs import check\n"
+        "RUNS = {'lab': RunSpec('lab')}\n"
+        "@check('nothing to fix here, this hint is long enough')\n"
+        "def anything_passes(lab):\n    return ['passed']\n")
+    toml = folder / "lab.toml"
+    toml.write_text(toml.read_text().replace("rate = 100", "rate = 1"))
+    done = gopitfalls(course_copy, "check", "03")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "✘ exports stop when the caller leaves" in done.stdout, done.stdout
+
+
 def test_an_unknown_lab_names_the_labs(course_copy):
     done = gopitfalls(course_copy, "check", "99-nope")
     assert done.returncode == 2 and "no lab '99-nope'" in done.stderr and LAB in done.stderr

@@ -86,6 +86,7 @@ class Lab:
     task: str
     files: tuple[str, ...]  # what the learner edits, relative to the lab's folder
     lesson: Lesson  # scenarios, servers and runs, as a lesson's (its runs are the lab's)
+    definition: Path  # the folder its lab.toml and checks.py are read from
 
     @property
     def folder(self) -> Path:
@@ -102,7 +103,7 @@ class Lab:
 
     @property
     def checks(self):
-        path = self.folder / "checks.py"
+        path = self.definition / "checks.py"
         return content_module(str(path), path.stat().st_mtime_ns, "gopitfalls_checks_")
 
     @property
@@ -370,6 +371,14 @@ def reset(slug: str) -> list[Path]:
     return backups
 
 
+def definitions_root() -> Path:
+    """Where the labs' definitions (lab.toml, checks.py) are read from: the course the
+    installed package carries, or the checkout it runs from, and only without either the
+    course in use. Never the learner's copy when there is another: a learner can edit every
+    file there, and a lab is judged by the load and checks it shipped with."""
+    return bundled_course() or checkout_root() or course_root()
+
+
 def _lab(path: Path) -> Lab:
     data = tomllib.loads(path.read_text())
     slug = path.parent.name
@@ -379,7 +388,7 @@ def _lab(path: Path) -> Lab:
     spec = parse_database_spec(data.get("databases"), path)
     return Lab(
         slug=slug, title=data["title"], task=" ".join(data["task"].split()),
-        files=tuple(data.get("files", ("main.go",))),
+        files=tuple(data.get("files", ("main.go",))), definition=path.parent,
         lesson=Lesson(slug=slug, title=data["title"], chapter=0, pitfall="",
                       scenarios={name: parse_scenario(name, sc, path)
                                  for name, sc in data.get("scenarios", {}).items()},
@@ -388,8 +397,9 @@ def _lab(path: Path) -> Lab:
 
 
 def load_labs(root: Path | None = None) -> dict[str, Lab]:
-    """Every ``labs/NN-slug/lab.toml`` of the course in use, by slug."""
-    root = (root or course_root()).resolve()
+    """Every ``labs/NN-slug/lab.toml`` (of :func:`definitions_root` unless ``root`` is
+    given), by slug."""
+    root = (root or definitions_root()).resolve()
     return {path.parent.name: _lab(path) for path in sorted((root / "labs").glob("*/lab.toml"))}
 
 
@@ -402,5 +412,5 @@ def lab(slug: str) -> Lab:
                if lb.slug.split("-", 1)[0] == slug or lb.slug.startswith(slug)]
     if len(matches) == 1:
         return matches[0]
-    raise LabNotFound(f"no lab {slug!r} in {course_root() / 'labs'}; labs: "
+    raise LabNotFound(f"no lab {slug!r} in {definitions_root() / 'labs'}; labs: "
                       f"{', '.join(catalog) or 'none'}")
