@@ -84,6 +84,12 @@ def test_a_lab_notebook_follows_the_template(slug):
         "commit lab notebooks without outputs"
 
 
+def test_every_lesson_notebook_sends_the_learner_to_its_lab():
+    for slug in sorted(lessons()):
+        text = (ROOT / "notebooks" / f"{slug}.ipynb").read_text()
+        assert f"../labs/{slug}/lab.ipynb" in text, f"notebooks/{slug}.ipynb links no lab"
+
+
 # ---- every check is honest (each a build and a few seconds of load)
 
 def judged(slug: str, program: Path):
