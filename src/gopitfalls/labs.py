@@ -144,9 +144,9 @@ class Lab:
                 if not verdicts[-1].held:
                     break
         except BuildError as exc:
-            result = LabResult(self.slug, program, verdicts, compile_error=str(exc))
+            result = LabResult(self, program, verdicts, compile_error=str(exc))
         else:
-            result = LabResult(self.slug, program, verdicts)
+            result = LabResult(self, program, verdicts)
         result.seconds = time.monotonic() - started
         result.backend = next(iter(runs.values())).backend if runs else None
         if record:
@@ -197,13 +197,17 @@ def _judged(func: Callable, runs: dict[str, Run]) -> Verdict:
 class LabResult:
     """What a check found: the verdicts up to the first failure, or a compile error."""
 
-    slug: str
+    lab: Lab
     program: Path
     verdicts: list[Verdict]
     compile_error: str | None = None
     seconds: float = 0.0
     backend: str | None = None
     hint_index: int = 0  # which hint of the failed check is shown (0: the first)
+
+    @property
+    def slug(self) -> str:
+        return self.lab.slug
 
     @property
     def passed(self) -> bool:
@@ -220,7 +224,7 @@ class LabResult:
     def hint(self) -> str | None:
         if self.failed_check in (None, "compiles"):
             return None
-        hints = lab(self.slug).hints_of(self.failed_check)
+        hints = self.lab.hints_of(self.failed_check)
         return hints[min(self.hint_index, len(hints) - 1)] if hints else None
 
     def lines(self) -> list[str]:
@@ -238,8 +242,8 @@ class LabResult:
             out.append(f"PASS: {self.slug}, every check held ({self.seconds:.0f} s, "
                        f"{self.backend} backend)")
         else:
-            total = len(claims_of(lab(self.slug).checks))
-            hints = lab(self.slug).hints_of(self.failed_check)
+            total = len(claims_of(self.lab.checks))
+            hints = self.lab.hints_of(self.failed_check)
             out.append(f"NOT YET: {len(self.verdicts) - 1} of {total} checks held before this "
                        f"one ({self.seconds:.0f} s, {self.backend} backend)")
             if self.hint:
@@ -405,9 +409,10 @@ def load_labs(root: Path | None = None) -> dict[str, Lab]:
 
 def lab(slug: str) -> Lab:
     """Look a lab up by slug, or by its number ("03")."""
+    exact = definitions_root() / "labs" / slug / "lab.toml"
+    if exact.is_file():  # the usual case: read one lab.toml, not all of them
+        return _lab(exact)
     catalog = load_labs()
-    if slug in catalog:
-        return catalog[slug]
     matches = [lb for lb in catalog.values()
                if lb.slug.split("-", 1)[0] == slug or lb.slug.startswith(slug)]
     if len(matches) == 1:
