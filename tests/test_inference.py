@@ -1,5 +1,6 @@
 """The GPU labs' device: CUDA when PyTorch sees a GPU, else the CPU, with sizes and a label
-for each. PyTorch is replaced by a stand-in, so this runs without the gpu extra."""
+for each (PyTorch replaced by a stand-in); and the labs' model, which needs the gpu extra
+(about 3 s, most of it importing PyTorch)."""
 
 import sys
 import types
@@ -40,3 +41,19 @@ def test_without_pytorch_the_device_is_the_cpu(monkeypatch):
     assert found.kind == "cpu" and found.torch_version is None
     with pytest.raises(RuntimeError, match="not installed"):
         inference.device("cuda")
+
+
+def test_the_model_is_built_in_code_seeded_and_sized_for_the_device():
+    pytest.importorskip("torch", reason="PyTorch is the gpu extra (.ci/run installs it)")
+    import torch
+
+    found = inference.device("cpu")
+    net = inference.model(found, seed=1)
+    inputs = inference.batch(found, 3)
+    assert inputs.shape == (3, found.sizes.tokens, found.sizes.hidden)
+    with torch.inference_mode():
+        out = net(inputs)
+        assert out.shape == inputs.shape
+        assert torch.equal(out, inference.model(found, seed=1)(inputs))  # same seed, same model
+        assert not torch.equal(out, inference.model(found, seed=2)(inputs))
+    assert inference.items_per_second(found, net, 2, seconds=0.05) > 0

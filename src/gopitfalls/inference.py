@@ -22,13 +22,14 @@ class Sizes:
 
     hidden: int
     layers: int
+    tokens: int  # the length of one request's input sequence
     batch_sizes: tuple[int, ...]
     concurrency: tuple[int, ...]
 
 
-GPU_SIZES = Sizes(hidden=1024, layers=8, batch_sizes=(1, 2, 4, 8, 16, 32, 64),
+GPU_SIZES = Sizes(hidden=1024, layers=8, tokens=128, batch_sizes=(1, 2, 4, 8, 16, 32, 64),
                   concurrency=(1, 2, 4, 8, 16, 32, 64))
-CPU_SIZES = Sizes(hidden=256, layers=4, batch_sizes=(1, 2, 4, 8, 16),
+CPU_SIZES = Sizes(hidden=256, layers=4, tokens=32, batch_sizes=(1, 2, 4, 8, 16),
                   concurrency=(1, 4, 16))
 
 
@@ -70,3 +71,43 @@ def device(prefer: str | None = None) -> Device:
         raise RuntimeError(f"a GPU was asked for, but {why}")
     cores = _cores()
     return Device("cpu", f"{cores} core{'s' if cores != 1 else ''}", CPU_SIZES, version)
+
+
+def model(dev: Device, seed: int = 0):
+    """The labs' model: a Transformer encoder with random weights (seeded), built in code so
+    nothing is downloaded, sized for the device, in eval mode on it. Needs PyTorch."""
+    import torch
+
+    torch.manual_seed(seed)
+    layer = torch.nn.TransformerEncoderLayer(d_model=dev.sizes.hidden, nhead=8,
+                                             dim_feedforward=4 * dev.sizes.hidden,
+                                             batch_first=True)
+    return torch.nn.TransformerEncoder(layer, num_layers=dev.sizes.layers).eval().to(dev.kind)
+
+
+def batch(dev: Device, size: int, seed: int = 0):
+    """``size`` requests' inputs, one tensor (size, tokens, hidden) on the device."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    shape = (size, dev.sizes.tokens, dev.sizes.hidden)
+    return torch.randn(shape, generator=generator).to(dev.kind)
+
+
+def items_per_second(dev: Device, net, size: int, seconds: float = 0.5) -> float:
+    """Requests per second the model serves at one batch size, measured for ``seconds``
+    after one warm-up call (the first call of a shape is slower: lab gpu-02)."""
+    import time
+
+    import torch
+
+    inputs = batch(dev, size)
+    with torch.inference_mode():
+        net(inputs)
+        calls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            net(inputs)
+            calls += 1
+        if dev.kind == "cuda":
+            torch.cuda.synchronize()
+    return calls * size / (time.perf_counter() - started)
