@@ -187,10 +187,10 @@ def simulate(scaling: Scaling = Scaling(), trace=BURST_TRACE, seed: int = 1) -> 
             current = len(replicas)
             if current == 0:
                 continue  # scaled to zero: KEDA's to wake
-            if abs(metric() / (scaling.target * current) - 1) <= 0.1:
-                continue  # the HPA's tolerance
             desired = max(1, scaling.min_replicas,
                           min(scaling.max_replicas, math.ceil(metric() / scaling.target)))
+            if abs(metric() / (scaling.target * current) - 1) <= 0.1:
+                desired = current  # within the HPA's tolerance: stay
             recommendations = [(t, d) for t, d in recommendations
                                if env.now - t < scaling.scale_down_window_s]
             recommendations.append((env.now, desired))
