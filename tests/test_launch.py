@@ -19,7 +19,8 @@ def test_every_notebook_and_the_readme_are_in_step_with_the_configured_address()
 def test_every_badge_points_at_its_own_notebook_in_the_configured_repository():
     notebooks = launch.notebooks(ROOT)
     assert set(notebooks) == {*(ROOT / "notebooks").glob("*.ipynb"),
-                              *(ROOT / "labs").glob("*/lab.ipynb")}
+                              *(ROOT / "labs").glob("*/lab.ipynb"),
+                              *(ROOT / "labs" / "gpu").glob("*.ipynb")}
     owner_repo = launch.REPOSITORY.removeprefix("https://github.com/")
     for path in notebooks:
         rel = path.relative_to(ROOT).as_posix()
@@ -34,6 +35,15 @@ def test_every_badge_points_at_its_own_notebook_in_the_configured_repository():
         first_code = next(c for c in cells if c["cell_type"] == "code")
         assert "".join(first_code["source"]).startswith(launch.COLAB_MARKER), rel
         assert f"git+{launch.REPOSITORY}@{launch.BRANCH}" in "".join(first_code["source"])
+
+
+def test_only_the_gpu_labs_ask_colab_for_a_gpu():
+    gpu_labs = sorted((ROOT / "labs" / "gpu").glob("*.ipynb"))
+    assert gpu_labs, "labs/gpu has no notebook"
+    for path in launch.notebooks(ROOT):
+        metadata = json.loads(path.read_text())["metadata"]
+        asks = metadata.get("accelerator") == "GPU" and "gpuType" in metadata.get("colab", {})
+        assert asks == (path in gpu_labs), path.relative_to(ROOT).as_posix()
 
 
 def test_the_colab_cell_does_nothing_elsewhere(tmp_path, monkeypatch):

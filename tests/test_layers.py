@@ -23,6 +23,7 @@ LAYERS = {
     "network": 3,  # loopback ports: below everything that starts a program
     "goreports": 3,  # the Go runtime's race and crash reports, parsed
     "gotest": 3,  # go test, its results as data
+    "inference": 3,  # the GPU labs' device (CUDA or CPU) and the sizes chosen for it
     "backends": 4,
     "backends.guard": 4,
     "backends.local": 4,
@@ -37,6 +38,7 @@ LAYERS = {
     "plots": 8,
     "widgets": 8,
     "codeview": 8,
+    "autoscale": 8,  # the GPU labs' autoscaling simulation and its figure (beside plots)
     "expectations": 9,
     "claims": 9,
     "course": 10,

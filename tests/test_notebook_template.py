@@ -92,3 +92,21 @@ def test_no_helper_is_defined_in_two_notebooks():
 def test_every_lesson_names_what_its_live_plot_shows(slug):
     lsn = lessons()[slug]
     assert lsn.metrics, f"go-samples/{slug}/lesson.toml: no metrics = [...] for its live plot"
+
+
+GPU_LABS = sorted((ROOT / "labs" / "gpu").glob("gpu-*.ipynb"))
+
+
+@pytest.mark.parametrize("path", GPU_LABS, ids=[p.stem for p in GPU_LABS])
+def test_gpu_labs_are_committed_clean_and_follow_the_template(path):
+    """The GPU labs (chapter 5) follow the lesson template, less the Go code it shows."""
+    cells = nbformat.read(path, as_version=4).cells
+    dirty = [i for i, c in enumerate(cells) if c.cell_type == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them"
+    assert cells[0].source.startswith(f"# GPU lab {path.stem[4:6]} · ")
+    headings = [line[3:] for c in cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    positions = [next((i for i, h in enumerate(headings) if h.startswith(s)), None)
+                 for s in SECTIONS[1:]]
+    assert None not in positions and positions == sorted(positions), headings

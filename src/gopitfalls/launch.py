@@ -84,13 +84,21 @@ def colab_setup() -> Path:
 
 # ---- keeping the badges and the Colab cell in step (maintainers: python -m gopitfalls.launch)
 
+GPU_LABS = "labs/gpu"  # chapter 5: notebooks that ask Colab for a GPU
+# Colab's own notebook metadata: the runtime a notebook asks for when it is opened there.
+GPU_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
+
+
 def notebooks(root: Path) -> list[Path]:
-    return sorted([*(root / "notebooks").glob("*.ipynb"), *(root / "labs").glob("*/lab.ipynb")])
+    return sorted([*(root / "notebooks").glob("*.ipynb"), *(root / "labs").glob("*/lab.ipynb"),
+                   *(root / GPU_LABS).glob("gpu-*.ipynb")])
 
 
 def synced(notebook: dict, path: str) -> dict:
     """The notebook with its badges line (in the first cell, under the title) and its Colab
-    cell (the first code cell) as they must be."""
+    cell (the first code cell) as they must be; a GPU lab also asks Colab for a GPU."""
+    if path.startswith(GPU_LABS + "/"):
+        notebook["metadata"].update(GPU_METADATA)
     cells = notebook["cells"]
     first = "".join(cells[0]["source"])
     line = badges(path)
