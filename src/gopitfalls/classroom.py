@@ -141,11 +141,12 @@ class Hub:
         self.config = self.root / "hub" / "jupyterhub_config.py"
         self.config.write_text(hub_config(self.root, self.learners, self.password, self.token,
                                           self.port))
-        self._log = log if log is not None else open(self.root / "hub" / "hub.log", "ab")
+        self._own_log = None if log is not None else open(self.root / "hub" / "hub.log", "ab")
+        log = log if log is not None else self._own_log
         # A session of its own: stop() can reach the proxy and every server if the hub dies.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
-            cwd=self.root / "hub", stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.root / "hub", stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         self._wait(lambda: self.api("GET", "/hub/api/"), 60, "the hub did not answer")
 
@@ -253,6 +254,8 @@ class Hub:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
+        if self._own_log:
+            self._own_log.close()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -437,3 +440,24 @@ def table(run: ClassRun) -> str:
                     f"{x.idle_mb:.0f} | {x.peak_mb:.0f} | {x.cpu_s:.1f} | {x.processes_seen} |")
     rows.append(f"| hub + proxy | | | | {run.hub_mb:.0f} | | |")
     return "\n".join(rows)
+
+
+# Per-learner resources for a hub of many nodes, from a measurement saved by
+# benchmarks/class_on_one_hub.py (deploy/z2jh/measured.json); deploy/z2jh/config.yaml
+# carries exactly these, and tests/test_instructor_guide.py checks it does.
+LESSON_SHARE = 0.25  # the part of a class a learner spends running cells (reading, editing,
+#                      predicting the rest): an assumption, see docs/instructor-guide.md
+MEMORY_STEP_MB = 128
+
+
+def resources(measured: dict) -> dict[str, str | float]:
+    """Kubernetes guarantees and limits for one learner: memory guaranteed = the highest
+    peak any learner reached (rounded up to 128 MB), limit twice that (room for a heavier
+    lesson, e.g. chapter 3's servers); CPU limit = the cores one learner's lesson used when
+    alone (rounded up to half a core), guaranteed a quarter of that (LESSON_SHARE)."""
+    peak = max(x["peak_mb"] for run in measured["runs"] for x in run["learners"])
+    guarantee_mb = -(-peak // MEMORY_STEP_MB) * MEMORY_STEP_MB
+    alone = next(run for run in measured["runs"] if len(run["learners"]) == 1)["learners"][0]
+    cores = -(-alone["cpu_s"] / alone["wall_s"] // 0.5) * 0.5
+    return {"memory_guarantee": f"{guarantee_mb:.0f}M", "memory_limit": f"{2 * guarantee_mb:.0f}M",
+            "cpu_guarantee": cores * LESSON_SHARE, "cpu_limit": cores}
