@@ -48,7 +48,7 @@ def test_three_learners_pass_a_lesson_at_once_and_leave_nothing(tmp_path):
         # server, kernel and the Go programs the lesson started were all measured
         assert learner.processes_seen >= 3, learner
         assert learner.peak_mb > learner.idle_mb > 0 and learner.cpu_s > 0, learner
-    survivors = [p for p in run.processes if p.is_running() and p.status() != "zombie"]
+    survivors = [p for p in run.processes if _alive(p)]
     assert not survivors, f"left running after the hub stopped: {survivors}"
     # and none that left the tree (an orphaned Go program): its environment names the class
     strays = [p for p in psutil.process_iter() if str(tmp_path) in " ".join(_environ(p).values())]
@@ -61,3 +61,10 @@ def _environ(proc: psutil.Process) -> dict:
         return proc.environ()
     except psutil.Error:
         return {}
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

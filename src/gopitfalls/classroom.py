@@ -148,7 +148,11 @@ class Hub:
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
             cwd=self.root / "hub", stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
-        self._wait(lambda: self.api("GET", "/hub/api/"), 60, "the hub did not answer")
+        try:
+            self._wait(lambda: self.api("GET", "/hub/api/"), 60, "the hub did not answer")
+        except BaseException:
+            self.stop()  # no context manager yet to do it
+            raise
 
     def __enter__(self) -> Hub:
         return self
