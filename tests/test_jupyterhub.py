@@ -7,7 +7,7 @@ server and runs lesson 04 in a kernel of it through the hub's proxy (the kernel 
 all three at once. The lesson's own assertion cells judge its measurements, so "no cell
 errored" is "the lesson passed". Memory and CPU per learner are sampled and printed (the
 figures of record come from benchmarks/class_on_one_hub.py). After the hub stops, no process
-of the hub, of its proxy or of any learner may be left. About 60 s on 2 cores.
+of the hub, of its proxy or of any learner may be left. About 40 s on 2 cores.
 """
 
 import psutil
