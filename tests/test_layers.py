@@ -46,6 +46,7 @@ LAYERS = {
     "cli": 11,
     "launch": 11,  # badges and the Colab cell: beside the command line
     "warm": 11,  # builds what the course runs, ahead of time
+    "classroom": 11,  # a class on one JupyterHub: beside the command line
 }
 
 

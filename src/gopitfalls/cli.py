@@ -10,6 +10,7 @@
   gopitfalls progress            which labs pass
   gopitfalls reset LAB [--yes]   put the starter back (your version is kept as a backup)
   gopitfalls warm                build every Go program the course runs, ahead of time
+  gopitfalls class --learners N  a class on one JupyterHub on this machine
   gopitfalls doctor              what this machine can do
   gopitfalls clean               remove everything the engine left behind
 """
@@ -218,6 +219,37 @@ def _cmd_lab(args) -> int:
     return subprocess.call(cmd)
 
 
+def _cmd_class(args) -> int:
+    import signal
+
+    from .classroom import ClassroomError, Hub
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # either one stops the class
+        signal.signal(sig, interrupt)
+    names = [f"learner{i}" for i in range(1, args.learners + 1)]
+    root = Path(args.root).expanduser()
+    try:
+        hub = Hub(root, names, password=args.password, port=args.port,
+                  log=sys.stdout.buffer if args.verbose else None)
+    except ClassroomError as e:
+        print(f"gopitfalls class: {e}", file=sys.stderr)
+        return 1
+    with hub:
+        print(f"JupyterHub for {len(names)} learners: {hub.url}/ (this machine only; reach it "
+              f"from elsewhere with an SSH tunnel or a reverse proxy)")
+        print(f"  users {names[0]} .. {names[-1]}, shared password: {hub.password}")
+        print(f"  homes in {root / 'home'}, hub log {root / 'hub' / 'hub.log'}; Ctrl-C stops "
+              "the hub and every learner's server", flush=True)
+        try:
+            hub.process.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gopitfalls", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -260,6 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_reset)
     sub.add_parser("warm", help="build every Go program of the course ahead of time"
                    ).set_defaults(func=_cmd_warm)
+    p = sub.add_parser("class", help="a class on one JupyterHub on this machine")
+    p.add_argument("--learners", type=int, default=3, help="learner1..N (default 3)")
+    p.add_argument("--root", default="~/gopitfalls-class",
+                   help="the learners' homes and the hub's files (default ~/gopitfalls-class)")
+    p.add_argument("--password", help="the shared password (default: a random one, printed)")
+    p.add_argument("--port", type=int, help="the hub's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--verbose", action="store_true", help="the hub's log on this terminal")
+    p.set_defaults(func=_cmd_class)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
     args, extra = parser.parse_known_args(argv)
