@@ -44,6 +44,7 @@ LAYERS = {
     "cli": 11,
     "launch": 11,  # badges and the Colab cell: beside the command line
     "warm": 11,  # builds what the course runs, ahead of time
+    "workshop": 11,  # the workshop kit, generated from the labs and the measurements
 }
 
 

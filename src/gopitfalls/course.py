@@ -363,13 +363,15 @@ def diff_hunks(a: list[str], b: list[str], file: str, match: str | None = None,
 
 
 # Small mode (GOPITFALLS_SMALL=1, set by binder/start): a lesson's runs are shortened where a
-# CPU is slow, each phase scaled by SMALL_SCALE but never below its floor (nor lengthened to
-# it). Every lesson notebook's claims hold at this scale (benchmarks/notebooks_in_2gb.py ran
-# them all in small mode); a scenario whose claim needs the full run says ``small = false``.
+# CPU is slow: the baseline and the load scaled by SMALL_SCALE, never below their floor (nor
+# lengthened to it). The cooldown stays: it is the time a claim gives the program to let go
+# of what it held, which a slow CPU makes longer, not shorter. Every lesson notebook's claims
+# hold in small mode (benchmarks/notebooks_in_2gb.py --small ran them all); a scenario whose
+# claim needs the full load says ``small = false`` in its lesson.toml.
 # Labs are not shortened: a check's verdict must be the one CI proved on the full run.
 SMALL_ENV = "GOPITFALLS_SMALL"
 SMALL_SCALE = 0.6
-SMALL_FLOORS_S = {"baseline_s": 0.3, "cooldown_s": 0.5, "duration_s": 1.5}
+SMALL_FLOORS_S = {"baseline_s": 0.3, "duration_s": 1.5}   # load: duration_s
 
 
 def small_scale() -> float | None:
@@ -379,9 +381,9 @@ def small_scale() -> float | None:
 
 
 def shrink(scenario: Scenario, scale: float | None) -> Scenario:
-    """The scenario with its baseline, load and cooldown scaled by ``scale``, each kept at
-    or above its floor in SMALL_FLOORS_S (or its own length, when that is shorter); as it
-    is without a scale or where it says ``small = false``."""
+    """The scenario with its baseline and load duration scaled by ``scale``, each kept at or
+    above its floor in SMALL_FLOORS_S (or its own length, when that is shorter); as it is
+    without a scale or where it says ``small = false``."""
     if scale is None or not scenario.small:
         return scenario
 
@@ -392,16 +394,14 @@ def shrink(scenario: Scenario, scale: float | None) -> Scenario:
     load = scenario.load
     if load is not None:
         load = replace(load, duration_s=scaled("duration_s", load.duration_s))
-    return replace(scenario, load=load,
-                   baseline_s=scaled("baseline_s", scenario.baseline_s),
-                   cooldown_s=scaled("cooldown_s", scenario.cooldown_s))
+    return replace(scenario, load=load, baseline_s=scaled("baseline_s", scenario.baseline_s))
 
 
 @functools.cache
 def _say_small_mode(scale: float) -> None:
     floors = ", ".join(f"{name} {s:g} s" for name, s in SMALL_FLOORS_S.items())
-    print(f"Small mode ({SMALL_ENV}=1): runs take {scale:g}x their baseline, load and cooldown "
-          f"(floors: {floors}); durations in the text are the full ones.")
+    print(f"Small mode ({SMALL_ENV}=1): each run's baseline and load take {scale:g}x their "
+          f"time (floors: {floors}); durations in the text are the full ones.")
 
 
 def parse_scenario(name: str, data: dict, where: Path) -> Scenario:
