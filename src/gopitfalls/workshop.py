@@ -34,11 +34,11 @@ from .labs import load_labs
 MEASUREMENTS = ("docs/measured/notebooks-2gb-full.json", "docs/measured/notebooks-2gb-small.json")
 OUT = Path("docs/workshop")
 RULES = {
-    "reading_min": 10,       # per lesson: read the notebook, predict, discuss the mechanism
-    "run_factor": 2,         # per lesson: its notebook's run time twice (once, and with knobs)
-    "lab_base_min": 15,      # per lab: read the task and the starter, write the fix
+    "reading_min": 15,       # per lesson: read the notebook, predict, discuss the mechanism
+    "run_factor": 3,         # per lesson: its run time thrice (run, read the plots, knobs)
+    "lab_base_min": 20,      # per lab: read the task and the starter, write the fix
     "lab_attempts": 3,       # per lab: checks a learner runs (starter, a wrong try, the fix)
-    "round_to_min": 5,       # each lesson and lab rounded up to this
+    "round_to_min": 1,       # each lesson and lab rounded up to this
     "break_after_min": 90,   # a break once this much has passed since the last one
     "break_min": 15,
     "half_day_min": 210,     # the most one half-day holds, breaks included
@@ -110,10 +110,13 @@ def agenda(root: Path) -> str:
         "",
         "**The rules.** A lesson takes "
         f"{r['reading_min']} min to read, predict and discuss, plus its notebook's measured "
-        f"run time × {r['run_factor']} (run once, then again with the knobs). A lab takes "
+        f"run time × {r['run_factor']} (run cell by cell, the plots read as they come, then "
+        "again with the knobs). A lab takes "
         f"{r['lab_base_min']} min to read the task and write the fix, plus its lab notebook's "
         f"measured check time × {r['lab_attempts']} attempts (the starter, one wrong try, the "
-        f"fix). Each is rounded up to {r['round_to_min']} min. A {r['break_min']} min break "
+        f"fix; the notebook checks the starter, which stops at its first failed check, so a "
+        f"passing check takes longer). Each is rounded up to {r['round_to_min']} min. A "
+        f"{r['break_min']} min break "
         f"comes once {r['break_after_min']} min have passed without one; a half-day holds at "
         f"most {_hm(r['half_day_min'])}, breaks included, and a full day is two half-days.",
         "",
@@ -140,7 +143,7 @@ def agenda(root: Path) -> str:
         out += [f"### Half-day {n} (day {day}, {part}): {_hm(minutes)}", ""]
         clock = 0
         for what, m in block:
-            out.append(f"- {_hm(clock).rjust(7)} {what} ({m} min)")
+            out.append(f"- {clock // 60}:{clock % 60:02d} {what} ({m} min)")
             clock += m
         out.append("")
     total = sum(it.lesson_min + it.lab_min for it in rows)
