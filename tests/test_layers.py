@@ -47,6 +47,7 @@ LAYERS = {
     "launch": 11,  # badges and the Colab cell: beside the command line
     "warm": 11,  # builds what the course runs, ahead of time
     "classroom": 11,  # a class on one JupyterHub: beside the command line
+    "workshop": 11,  # the workshop kit, generated from the labs and the measurements
 }
 
 

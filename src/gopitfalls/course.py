@@ -151,6 +151,9 @@ class Scenario:
     # Server settings laid over the lesson's [databases] ({"postgres": {...}}).
     databases: dict = field(default_factory=dict)
     log_sink: LogSink | None = None  # the slow log collector the program writes to
+    # False where a claim needs the full run (lesson.toml ``small = false``): small mode
+    # leaves the scenario as it is.
+    small: bool = True
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,48 @@ def diff_hunks(a: list[str], b: list[str], file: str, match: str | None = None,
     return hunks
 
 
+# Small mode (GOPITFALLS_SMALL=1, set by binder/start): a lesson's runs are shortened where a
+# CPU is slow: the baseline and the load scaled by SMALL_SCALE, never below their floor (nor
+# lengthened to it). The cooldown stays: it is the time a claim gives the program to let go
+# of what it held, which a slow CPU makes longer, not shorter. Every lesson notebook's claims
+# hold in small mode (benchmarks/notebooks_in_2gb.py --small ran them all); a scenario whose
+# claim needs the full load says ``small = false`` in its lesson.toml.
+# Labs are not shortened: a check's verdict must be the one CI proved on the full run.
+SMALL_ENV = "GOPITFALLS_SMALL"
+SMALL_SCALE = 0.6
+SMALL_FLOORS_S = {"baseline_s": 0.3, "duration_s": 1.5}   # load: duration_s
+
+
+def small_scale() -> float | None:
+    """The scale of small mode when it is on (``GOPITFALLS_SMALL`` set and not 0), else
+    None."""
+    return SMALL_SCALE if os.environ.get(SMALL_ENV, "0") not in ("", "0") else None
+
+
+def shrink(scenario: Scenario, scale: float | None) -> Scenario:
+    """The scenario with its baseline and load duration scaled by ``scale``, each kept at or
+    above its floor in SMALL_FLOORS_S (or its own length, when that is shorter); as it is
+    without a scale or where it says ``small = false``."""
+    if scale is None or not scenario.small:
+        return scenario
+
+    def scaled(name: str, seconds: float) -> float:
+        floor = min(seconds, SMALL_FLOORS_S[name])
+        return round(max(seconds * scale, floor), 3)
+
+    load = scenario.load
+    if load is not None:
+        load = replace(load, duration_s=scaled("duration_s", load.duration_s))
+    return replace(scenario, load=load, baseline_s=scaled("baseline_s", scenario.baseline_s))
+
+
+@functools.cache
+def _say_small_mode(scale: float) -> None:
+    floors = ", ".join(f"{name} {s:g} s" for name, s in SMALL_FLOORS_S.items())
+    print(f"Small mode ({SMALL_ENV}=1): each run's baseline and load take {scale:g}x their "
+          f"time (floors: {floors}); durations in the text are the full ones.")
+
+
 def parse_scenario(name: str, data: dict, where: Path) -> Scenario:
     try:
         return Scenario(
@@ -372,6 +417,7 @@ def parse_scenario(name: str, data: dict, where: Path) -> Scenario:
             metrics=tuple(data.get("metrics", ())),
             databases=dict(data.get("databases", {})),
             log_sink=LogSink(**data["log_sink"]) if "log_sink" in data else None,
+            small=bool(data.get("small", True)),
         )
     except TypeError as exc:  # an unknown key: name the file and the scenario
         raise ValueError(f"{where}: scenario {name!r}: {exc}") from None
@@ -428,11 +474,15 @@ def notebook_code(path: Path) -> str:
 def load_catalog(root: Path | None = None) -> dict[str, Lesson]:
     """Read every ``go-samples/NN-slug/lesson.toml``: each lesson's metadata lives next to
     its programs, so adding a lesson never touches the engine."""
-    return dict(_catalog((root or course_root()).resolve()))
+    scale = small_scale()
+    if scale is not None:
+        _say_small_mode(scale)
+    return dict(_catalog((root or course_root()).resolve(), scale))
 
 
 @functools.lru_cache(maxsize=8)
-def _catalog(root: Path) -> dict[str, Lesson]:
+def _catalog(root: Path, small: float | None = None) -> dict[str, Lesson]:
+    """The lessons under ``root``; with ``small`` (a scale), their scenarios shrunk."""
     lessons = {}
     for path in sorted((root / "go-samples").glob("*/lesson.toml")):
         data = tomllib.loads(path.read_text())
@@ -440,7 +490,7 @@ def _catalog(root: Path) -> dict[str, Lesson]:
         lessons[slug] = Lesson(
             slug=slug, title=data["title"], chapter=int(data["chapter"]),
             pitfall=" ".join(data["pitfall"].split()),
-            scenarios={name: parse_scenario(name, sc, path)
+            scenarios={name: shrink(parse_scenario(name, sc, path), small)
                        for name, sc in data.get("scenarios", {}).items()},
             programs={name: str(folder) for name, folder in data.get("programs", {}).items()},
             metrics=tuple(data.get("metrics", ())),
