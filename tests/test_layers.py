@@ -37,6 +37,7 @@ LAYERS = {
     "plots": 8,
     "widgets": 8,
     "codeview": 8,
+    "replay": 8,  # saved runs: record them, and give them back where Go cannot run
     "expectations": 9,
     "claims": 9,
     "course": 10,
@@ -44,6 +45,7 @@ LAYERS = {
     "cli": 11,
     "launch": 11,  # badges and the Colab cell: beside the command line
     "warm": 11,  # builds what the course runs, ahead of time
+    "book": 11,  # every lesson executed into a static site (or replayed from saved runs)
 }
 
 

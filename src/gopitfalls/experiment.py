@@ -157,15 +157,20 @@ class Run:
         return path
 
     @classmethod
-    def load_file(cls, path: str | Path) -> Run:
-        path = Path(path)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as f:
-            d = json.load(f)
+    def from_dict(cls, d: dict) -> Run:
+        """The Run :meth:`to_dict` gave (after a trip through JSON)."""
+        d = dict(d)
         d["exit"] = Exit(**d["exit"]) if d.get("exit") else None
         for key in ("stdout", "stderr", "events"):
             d[key] = [tuple(x) for x in d.get(key, [])]
         return cls(**d)
+
+    @classmethod
+    def load_file(cls, path: str | Path) -> Run:
+        path = Path(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as f:
+            return cls.from_dict(json.load(f))
 
     def summary(self) -> str:
         ex = self.exit
