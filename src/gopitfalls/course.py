@@ -289,6 +289,18 @@ class Lesson:
         replay.record(self.slug, "run", name, request, result)  # GOPITFALLS_RECORD
         return result
 
+    def remember(self, name: str, compute):
+        """``compute()``, for what a notebook measures besides ``run`` and ``go_test`` (a
+        program run with ``gopitfalls.run``, a table of builds): saved with the lesson's runs
+        when recording, and given back from them, without calling ``compute``, when
+        replaying (see :mod:`gopitfalls.replay`). Its result is a Run or JSON data."""
+        saved = replay.saved(self.slug, "value", name, {})  # GOPITFALLS_REPLAY
+        if saved is not None:
+            return saved
+        result = compute()
+        replay.record(self.slug, "value", name, {}, result)  # GOPITFALLS_RECORD
+        return result
+
     def compare(self, broken: Run, fixed: Run, metrics: list[str] | None = None,
                 title: str | None = None):
         """Broken and fixed on the same axes, aligned on the start of load (default: the

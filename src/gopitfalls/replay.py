@@ -1,10 +1,11 @@
 """Layer 8: saved runs, so the course can be read where Go cannot run.
 
-With ``GOPITFALLS_RECORD=DIR`` (``gopitfalls book`` sets it) every ``Lesson.run`` and
-``Lesson.go_test`` saves what it measured as ``DIR/<slug>/<kind>-<name>-<n>.json.gz``: the
-lesson, the call (``name`` and the n-th call of that name in the process, so a notebook
-that runs "broken" twice keeps both), what was asked, when and where it was recorded, and
-the result (:meth:`Run.to_dict`, a :class:`TestReport`'s fields).
+With ``GOPITFALLS_RECORD=DIR`` (``gopitfalls book`` sets it) every ``Lesson.run``,
+``Lesson.go_test`` and ``Lesson.remember`` saves what it measured as
+``DIR/<slug>/<kind>-<name>-<n>.json.gz``: the lesson, the call (``name`` and the n-th
+call of that name in the process, so a notebook that runs "broken" twice keeps both), what
+was asked, when and where it was recorded, and the result (:meth:`Run.to_dict`, a
+:class:`TestReport`'s fields, or what ``Lesson.remember`` computed).
 
 With ``GOPITFALLS_REPLAY=DIR`` they build and start nothing: they return the saved result,
 and say once, visibly, when and where it was recorded. Each call must ask for what was
@@ -34,6 +35,9 @@ FORMAT = 1
 _KINDS = {
     "run": (Run.to_dict, Run.from_dict),
     "go_test": (asdict, lambda d: TestReport(**d)),
+    # Lesson.remember: a Run (gopitfalls.run of another program) or plain JSON data
+    "value": (lambda v: {"run": v.to_dict()} if isinstance(v, Run) else {"value": v},
+              lambda d: Run.from_dict(d["run"]) if "run" in d else d["value"]),
 }
 _calls: Counter = Counter()  # (slug, kind, name) -> how many calls so far in this process
 _announced = False
