@@ -92,6 +92,12 @@ def test_a_saved_run_gives_the_same_plot_data_and_verdicts(recorded, no_go, monk
         assert judge(lsn.claims, stage, again).lines() == judge(lsn.claims, stage, runs).lines()
 
 
+def test_a_run_keeps_the_bytes_a_hook_stored(tmp_path):
+    """Lesson 08's hook keeps raw bodies in run.data: a saved run gives them back exactly."""
+    run = Run("x/broken", "local", {}, {}, data={"body": b"\x00\xff", "rows": [{"b": b"ok"}]})
+    assert Run.load_file(run.save(tmp_path / "run.json.gz")).data == run.data
+
+
 def test_replay_names_what_records_a_missing_or_different_run(recorded, no_go, monkeypatch,
                                                                tmp_path):
     monkeypatch.setenv(replay.REPLAY_ENV, str(tmp_path))

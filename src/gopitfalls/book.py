@@ -78,7 +78,7 @@ def _write_page(lsn: Lesson, out: Path, env: dict, replayed: bool) -> Page:
     try:
         client.execute(env=env)
     except CellExecutionError as e:
-        error = next((line for line in str(e).splitlines()[::-1] if line.strip()), "a cell failed")
+        error = f"{e.ename}: {(e.evalue or '').strip().splitlines()[0] if e.evalue else ''}"
     except Exception as e:  # the kernel died or a cell timed out: the book goes on
         error = f"{type(e).__name__}: {e}".splitlines()[0]
     seconds = time.monotonic() - started

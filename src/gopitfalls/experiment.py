@@ -10,6 +10,7 @@ a recorded run can be plotted where nothing can be run.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -147,6 +148,7 @@ class Run:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["exit"] = self.exit.to_dict() if self.exit else None
+        d["data"] = _bytes_to_json(d["data"])  # a hook may keep raw bodies
         return d
 
     def save(self, path: str | Path) -> Path:
@@ -163,6 +165,7 @@ class Run:
         d["exit"] = Exit(**d["exit"]) if d.get("exit") else None
         for key in ("stdout", "stderr", "events"):
             d[key] = [tuple(x) for x in d.get(key, [])]
+        d["data"] = _bytes_from_json(d.get("data", {}))
         return cls(**d)
 
     @classmethod
@@ -181,6 +184,27 @@ class Run:
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(self.summary())
+
+
+def _bytes_to_json(value):
+    """``value`` with every ``bytes`` in it as ``{"base64": ...}``, so JSON keeps it exactly."""
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {k: _bytes_to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_bytes_to_json(v) for v in value)
+    return value
+
+
+def _bytes_from_json(value):
+    if isinstance(value, dict):
+        if list(value) == ["base64"] and isinstance(value["base64"], str):
+            return base64.b64decode(value["base64"])
+        return {k: _bytes_from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bytes_from_json(v) for v in value]
+    return value
 
 
 def _rate(ts: list[float], vs: list[float]) -> tuple[list[float], list[float]]:
