@@ -92,9 +92,11 @@ def test_a_saved_run_gives_the_same_plot_data_and_verdicts(recorded, no_go, monk
         assert judge(lsn.claims, stage, again).lines() == judge(lsn.claims, stage, runs).lines()
 
 
-def test_a_run_keeps_the_bytes_a_hook_stored(tmp_path):
-    """Lesson 08's hook keeps raw bodies in run.data: a saved run gives them back exactly."""
-    run = Run("x/broken", "local", {}, {}, data={"body": b"\x00\xff", "rows": [{"b": b"ok"}]})
+def test_a_run_keeps_the_bytes_and_tuples_a_hook_stored(tmp_path):
+    """Lesson 08's hook keeps raw bodies in run.data, lesson 01's (status, text) tuples that
+    its claims print: a saved run gives both back exactly."""
+    run = Run("x/broken", "local", {}, {}, data={"body": b"\x00\xff", "rows": [{"b": b"ok"}],
+                                                 "push": (200, "reloaded", [(1,)])})
     assert Run.load_file(run.save(tmp_path / "run.json.gz")).data == run.data
 
 

@@ -148,7 +148,7 @@ class Run:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["exit"] = self.exit.to_dict() if self.exit else None
-        d["data"] = _bytes_to_json(d["data"])  # a hook may keep raw bodies
+        d["data"] = _data_to_json(d["data"])  # a hook may keep raw bodies, tuples
         return d
 
     def save(self, path: str | Path) -> Path:
@@ -165,7 +165,7 @@ class Run:
         d["exit"] = Exit(**d["exit"]) if d.get("exit") else None
         for key in ("stdout", "stderr", "events"):
             d[key] = [tuple(x) for x in d.get(key, [])]
-        d["data"] = _bytes_from_json(d.get("data", {}))
+        d["data"] = _data_from_json(d.get("data", {}))
         return cls(**d)
 
     @classmethod
@@ -186,24 +186,29 @@ class Run:
         printer.text(self.summary())
 
 
-def _bytes_to_json(value):
-    """``value`` with every ``bytes`` in it as ``{"base64": ...}``, so JSON keeps it exactly."""
+def _data_to_json(value):
+    """``value`` (what a hook stored) as JSON that gives it back exactly: ``bytes`` as
+    ``{"__bytes__": base64}``, a tuple as ``{"__tuple__": [...]}`` (a claim may print one)."""
     if isinstance(value, bytes):
-        return {"base64": base64.b64encode(value).decode()}
+        return {"__bytes__": base64.b64encode(value).decode()}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_data_to_json(v) for v in value]}
     if isinstance(value, dict):
-        return {k: _bytes_to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_bytes_to_json(v) for v in value)
+        return {k: _data_to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_data_to_json(v) for v in value]
     return value
 
 
-def _bytes_from_json(value):
+def _data_from_json(value):
     if isinstance(value, dict):
-        if list(value) == ["base64"] and isinstance(value["base64"], str):
-            return base64.b64decode(value["base64"])
-        return {k: _bytes_from_json(v) for k, v in value.items()}
+        if list(value) == ["__bytes__"]:
+            return base64.b64decode(value["__bytes__"])
+        if list(value) == ["__tuple__"]:
+            return tuple(_data_from_json(v) for v in value["__tuple__"])
+        return {k: _data_from_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_bytes_from_json(v) for v in value]
+        return [_data_from_json(v) for v in value]
     return value
 
 
