@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,8 @@ def _write_page(lsn: Lesson, out: Path, env: dict, replayed: bool) -> Page:
     try:
         client.execute(env=env)
     except CellExecutionError as e:
-        error = f"{e.ename}: {(e.evalue or '').strip().splitlines()[0] if e.evalue else ''}"
+        first = (e.evalue or "").strip().splitlines()[:1]
+        error = re.sub(r"\x1b\[[0-9;]*m", "", f"{e.ename}: {''.join(first)}")  # no colours
     except Exception as e:  # the kernel died or a cell timed out: the book goes on
         error = f"{type(e).__name__}: {e}".splitlines()[0]
     seconds = time.monotonic() - started
