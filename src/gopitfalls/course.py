@@ -248,7 +248,8 @@ class Lesson:
         the program's folder into the :class:`~gopitfalls.build.Binary` to run (a build
         with flags or from a copy of its own; lesson 19 builds in a throwaway git
         repository); it gets ``program`` too, so the broken or a learner's program is
-        built the same way."""
+        built the same way. ``GOPITFALLS_RECORD`` saves the run, ``GOPITFALLS_REPLAY``
+        returns a saved one instead, building and starting nothing (:mod:`.replay`)."""
         spec = self.runs.get(name) if scenario is None else None
         if spec is not None:
             env = {**spec.overrides.get("env", {}), **overrides.get("env", {})}
