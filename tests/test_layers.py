@@ -39,6 +39,7 @@ LAYERS = {
     "widgets": 8,
     "codeview": 8,
     "autoscale": 8,  # the GPU labs' autoscaling simulation and its figure (beside plots)
+    "replay": 8,  # saved runs: record them, and give them back where Go cannot run
     "expectations": 9,
     "claims": 9,
     "course": 10,
@@ -48,6 +49,7 @@ LAYERS = {
     "warm": 11,  # builds what the course runs, ahead of time
     "classroom": 11,  # a class on one JupyterHub: beside the command line
     "workshop": 11,  # the workshop kit, generated from the labs and the measurements
+    "book": 11,  # every lesson executed into a static site (or replayed from saved runs)
 }
 
 

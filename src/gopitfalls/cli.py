@@ -11,6 +11,9 @@
   gopitfalls reset LAB [--yes]   put the starter back (your version is kept as a backup)
   gopitfalls warm                build every Go program the course runs, ahead of time
   gopitfalls class --learners N  a class on one JupyterHub on this machine
+  gopitfalls book [--out DIR] [--lessons 03,07] [--replay RUNS]  every lesson executed into
+                                 a static site, its runs saved in DIR/runs (--replay: drawn
+                                 from saved runs, nothing built or started)
   gopitfalls doctor              what this machine can do
   gopitfalls clean               remove everything the engine left behind
 """
@@ -186,6 +189,21 @@ def _cmd_clean(args) -> int:
     return 0
 
 
+def _cmd_book(args) -> int:
+    from .book import write_book
+
+    out = Path(args.out)
+    pages = write_book(out, args.lessons.split(",") if args.lessons else None,
+                       Path(args.replay) if args.replay else None)
+    failed = [p.lesson.slug for p in pages if p.error]
+    where = "" if args.replay else f", runs saved in {out / 'runs'}"
+    print(f"book: {len(pages) - len(failed)} of {len(pages)} lessons written to "
+          f"{out / 'index.html'}{where}")
+    if failed:
+        print(f"book: failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def install_jupyter_overrides() -> Path:
     """The course's JupyterLab settings overrides (no news prompt, no update check), in this
     environment's JupyterLab settings: a wheel installs them, an editable install does not."""
@@ -300,6 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, help="the hub's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--verbose", action="store_true", help="the hub's log on this terminal")
     p.set_defaults(func=_cmd_class)
+    p = sub.add_parser("book", help="execute every lesson into a static HTML site, saving its "
+                                    "runs (or replay saved runs: no Go needed)")
+    p.add_argument("--out", default="gopitfalls-book", metavar="DIR",
+                   help="where the site goes (default: ./gopitfalls-book; runs in DIR/runs)")
+    p.add_argument("--lessons", metavar="03,07", help="only these lessons (numbers or slugs)")
+    p.add_argument("--replay", metavar="RUNS",
+                   help="draw from the runs saved in RUNS (a book's DIR/runs): nothing runs")
+    p.set_defaults(func=_cmd_book)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
     args, extra = parser.parse_known_args(argv)

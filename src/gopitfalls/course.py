@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import replay
 from .backends import Limits
 from .claims import Judgement, RunSpec, judge
 from .codeview import code_html, diff_html
@@ -250,7 +251,8 @@ class Lesson:
         the program's folder into the :class:`~gopitfalls.build.Binary` to run (a build
         with flags or from a copy of its own; lesson 19 builds in a throwaway git
         repository); it gets ``program`` too, so the broken or a learner's program is
-        built the same way."""
+        built the same way. ``GOPITFALLS_RECORD`` saves the run, ``GOPITFALLS_REPLAY``
+        returns a saved one instead, building and starting nothing (:mod:`.replay`)."""
         spec = self.runs.get(name) if scenario is None else None
         if spec is not None:
             env = {**spec.overrides.get("env", {}), **overrides.get("env", {})}
@@ -258,6 +260,16 @@ class Lesson:
             overrides = {**spec.overrides, **overrides, **({"env": env} if env else {})}
         else:
             variant, scenario = name, scenario or "default"
+        request = {"variant": variant, "scenario": scenario, "overrides": dict(overrides),
+                   "program": Path(program).name if program else None, "backend": backend}
+        if progress == "live":
+            metrics = self.metrics_of(scenario)
+            progress = LivePlot(metrics, f"{name}: live") if metrics and in_notebook() else None
+        saved = replay.saved(self.slug, "run", name, request)  # GOPITFALLS_REPLAY: no Go
+        if saved is not None:
+            if progress:
+                progress(saved, 1.0)  # the live plot, drawn once from the saved series
+            return saved
         sc = self.scenario(scenario)
         load_fields = {k: overrides.pop(k) for k in list(overrides)
                        if sc.load is not None and k in Load.__dataclass_fields__}
@@ -274,13 +286,23 @@ class Lesson:
             kwargs["env"].update(overrides.pop("env"))
         builder = overrides.pop("build", None)
         kwargs.update(overrides)
-        if progress == "live":
-            metrics = self.metrics_of(scenario)
-            progress = LivePlot(metrics, f"{name}: live") if metrics and in_notebook() else None
         folder = Path(program) if program else self.program_dir(variant)
         result = run(builder(folder) if builder else folder, label=f"{self.slug}/{variant}",
                      backend=backend, progress=progress, **kwargs)
         result.params["scenario"] = scenario
+        replay.record(self.slug, "run", name, request, result)  # GOPITFALLS_RECORD
+        return result
+
+    def remember(self, name: str, compute):
+        """``compute()``, for what a notebook measures besides ``run`` and ``go_test`` (a
+        program run with ``gopitfalls.run``, a table of builds): saved with the lesson's runs
+        when recording, and given back from them, without calling ``compute``, when
+        replaying (see :mod:`gopitfalls.replay`). Its result is a Run or JSON data."""
+        saved = replay.saved(self.slug, "value", name, {})  # GOPITFALLS_REPLAY
+        if saved is not None:
+            return saved
+        result = compute()
+        replay.record(self.slug, "value", name, {}, result)  # GOPITFALLS_RECORD
         return result
 
     def compare(self, broken: Run, fixed: Run, metrics: list[str] | None = None,
@@ -296,12 +318,18 @@ class Lesson:
         ``go test -run``); options: ``count``, ``parallel``, ``race``, ``tags``. A lesson
         with databases gives its tests the servers its runs use (``GOPITFALLS_PG_URL``,
         ``GOPITFALLS_REDIS_ADDR``)."""
+        request = {"program": program, "run": run, **options}
+        saved = replay.saved(self.slug, "go_test", program, request)  # GOPITFALLS_REPLAY
+        if saved is not None:
+            return saved
         if self.database_spec is not None:
             dbs = self.databases()
             options["env"] = {**({"GOPITFALLS_PG_URL": dbs.postgres.dsn} if dbs.postgres else {}),
                               **({"GOPITFALLS_REDIS_ADDR": dbs.redis.addr} if dbs.redis else {}),
                               **options.get("env", {})}
-        return go_test(self.program_dir(program), run, **options)
+        report = go_test(self.program_dir(program), run, **options)
+        replay.record(self.slug, "go_test", program, request, report)  # GOPITFALLS_RECORD
+        return report
 
     # ---- showing the code
     def source(self, variant: str, file: str = "main.go") -> str:

@@ -10,6 +10,7 @@ a recorded run can be plotted where nothing can be run.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -147,6 +148,7 @@ class Run:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["exit"] = self.exit.to_dict() if self.exit else None
+        d["data"] = _data_to_json(d["data"])  # a hook may keep raw bodies, tuples
         return d
 
     def save(self, path: str | Path) -> Path:
@@ -157,15 +159,21 @@ class Run:
         return path
 
     @classmethod
+    def from_dict(cls, d: dict) -> Run:
+        """The Run :meth:`to_dict` gave (after a trip through JSON)."""
+        d = dict(d)
+        d["exit"] = Exit(**d["exit"]) if d.get("exit") else None
+        for key in ("stdout", "stderr", "events"):
+            d[key] = [tuple(x) for x in d.get(key, [])]
+        d["data"] = _data_from_json(d.get("data", {}))
+        return cls(**d)
+
+    @classmethod
     def load_file(cls, path: str | Path) -> Run:
         path = Path(path)
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt") as f:
-            d = json.load(f)
-        d["exit"] = Exit(**d["exit"]) if d.get("exit") else None
-        for key in ("stdout", "stderr", "events"):
-            d[key] = [tuple(x) for x in d.get(key, [])]
-        return cls(**d)
+            return cls.from_dict(json.load(f))
 
     def summary(self) -> str:
         ex = self.exit
@@ -176,6 +184,32 @@ class Run:
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(self.summary())
+
+
+def _data_to_json(value):
+    """``value`` (what a hook stored) as JSON that gives it back exactly: ``bytes`` as
+    ``{"__bytes__": base64}``, a tuple as ``{"__tuple__": [...]}`` (a claim may print one)."""
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode()}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_data_to_json(v) for v in value]}
+    if isinstance(value, dict):
+        return {k: _data_to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_data_to_json(v) for v in value]
+    return value
+
+
+def _data_from_json(value):
+    if isinstance(value, dict):
+        if list(value) == ["__bytes__"]:
+            return base64.b64decode(value["__bytes__"])
+        if list(value) == ["__tuple__"]:
+            return tuple(_data_from_json(v) for v in value["__tuple__"])
+        return {k: _data_from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_data_from_json(v) for v in value]
+    return value
 
 
 def _rate(ts: list[float], vs: list[float]) -> tuple[list[float], list[float]]:
