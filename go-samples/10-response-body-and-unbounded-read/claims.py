@@ -84,12 +84,14 @@ def close_drains_up_to_256_kib_and_no_more(fixed_drain_under, fixed_drain_over):
 
 @claim("fixed")
 def a_pool_as_large_as_the_concurrency_keeps_its_connections(fixed_burst, fixed_burst_pool):
-    # Pool 2: measured 0.22-0.33 (docker), 0.30-0.31 (local); 0.15 leaves a 30 % margin.
+    # Pool 2: measured 0.22-0.33 (docker), 0.30-0.31 (local), and once 0.098 on a machine
+    # busy with other work (gopitfalls book, 2026-12-02); 0.06 leaves a 40 % margin on that.
     return [default_pool(fixed_burst),
-            expect.at_least(new_conns_per_request(fixed_burst), 0.15,
+            expect.at_least(new_conns_per_request(fixed_burst), 0.06,
                             "16 callers at once, idle pool 2: new connections per request"),
-            # Pool 32: measured 0-0.006; 0.05 allows 15 dials of ~300. Without the fix: 1.
-            expect.at_most(new_conns_per_request(fixed_burst_pool), 0.05,
+            # Pool 32: measured 0-0.006; 0.03 allows 9 dials of ~300 and stays half of the
+            # pool-2 floor, so the two cannot meet. Without the fix: 1.
+            expect.at_most(new_conns_per_request(fixed_burst_pool), 0.03,
                            "16 callers at once, idle pool 32: new connections per request")]
 
 
