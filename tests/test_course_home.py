@@ -28,6 +28,7 @@ def test_a_laid_out_copy_is_complete_and_keeps_the_learners_edits(elsewhere, cap
     assert main(["course", str(copy)]) == 0
     lessons = sorted(p.name for p in (copy / "go-samples").glob("*/lesson.toml"))
     assert len(lessons) == len(course.load_catalog(ROOT)) and (copy / course.MARKER).exists()
+    assert (copy / course.COURSE_MAP).read_bytes() == (ROOT / course.COURSE_MAP).read_bytes()
     assert sorted(p.name for p in (copy / "notebooks").glob("*.ipynb")) == sorted(
         p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 

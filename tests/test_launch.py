@@ -7,6 +7,7 @@ import re
 from IPython.core.inputtransformer2 import TransformerManager
 
 from gopitfalls import launch
+from gopitfalls.course import COURSE_MAP
 
 from .conftest import ROOT
 
@@ -18,7 +19,7 @@ def test_every_notebook_and_the_readme_are_in_step_with_the_configured_address()
 
 def test_every_badge_points_at_its_own_notebook_in_the_configured_repository():
     notebooks = launch.notebooks(ROOT)
-    assert set(notebooks) == {*(ROOT / "notebooks").glob("*.ipynb"),
+    assert set(notebooks) == {ROOT / COURSE_MAP, *(ROOT / "notebooks").glob("*.ipynb"),
                               *(ROOT / "labs").glob("*/lab.ipynb")}
     owner_repo = launch.REPOSITORY.removeprefix("https://github.com/")
     for path in notebooks:
@@ -34,6 +35,15 @@ def test_every_badge_points_at_its_own_notebook_in_the_configured_repository():
         first_code = next(c for c in cells if c["cell_type"] == "code")
         assert "".join(first_code["source"]).startswith(launch.COLAB_MARKER), rel
         assert f"git+{launch.REPOSITORY}@{launch.BRANCH}" in "".join(first_code["source"])
+
+
+def test_the_readme_binder_badge_opens_on_the_course_map():
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+                if ln.startswith("[![Binder]"))
+    owner_repo = launch.REPOSITORY.removeprefix("https://github.com/")
+    assert (f"(https://mybinder.org/v2/gh/{owner_repo}/{launch.BRANCH}"
+            f"?urlpath=lab/tree/{COURSE_MAP})") in line
+    assert (ROOT / COURSE_MAP).is_file()
 
 
 def test_the_colab_cell_does_nothing_elsewhere(tmp_path, monkeypatch):
