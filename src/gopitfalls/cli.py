@@ -230,8 +230,9 @@ def _cmd_lab(args) -> int:
         if root == bundled_course():  # read-only inside the install: give the learner a copy
             root = _lay_out(default_working_copy())
     install_jupyter_overrides()
-    # It opens on the course map (an older working copy may not have one yet).
-    start = [f"--ServerApp.default_url=/lab/tree/{COURSE_MAP}"] if (
+    # It opens on the course map (an older working copy may not have one yet). LabApp, not
+    # ServerApp: `jupyter lab` sets the server's default_url from its own.
+    start = [f"--LabApp.default_url=/lab/tree/{COURSE_MAP}"] if (
         root / COURSE_MAP).is_file() else []
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
            "--ip=127.0.0.1", *start, *args.jupyter_args]
