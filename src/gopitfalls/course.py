@@ -102,7 +102,9 @@ def lay_out_course(dest: Path, source: Path | None = None) -> LayoutReport:
 
     Files already there are never overwritten (they may hold the learner's work): only the
     missing ones are copied, so running it again after an upgrade adds new lessons and keeps
-    every edit. ``kept`` lists the learner's files that differ from this version's."""
+    every edit. ``kept`` lists the learner's files that differ from this version's. The
+    course map is the exception: generated from the catalog, it is replaced by this
+    version's (a learner who ran its cell saved its outputs in it)."""
     source = source or bundled_course() or checkout_root()
     if source is None:
         raise CourseNotFound("this install carries no course to lay out; reinstall gopitfalls "
@@ -125,9 +127,12 @@ def lay_out_course(dest: Path, source: Path | None = None) -> LayoutReport:
         rel = file.relative_to(source)
         target = dest / rel
         if target.exists():
-            if target.read_bytes() != file.read_bytes():
+            if target.read_bytes() == file.read_bytes():
+                continue
+            if rel.as_posix() not in COURSE_FILES:  # the learner's work: never overwritten
                 kept.append(str(rel))
-            continue
+                continue
+            # The map is generated: it follows the release, whatever ran in it.
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, target)
         copied.append(str(rel))
