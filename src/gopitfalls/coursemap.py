@@ -20,6 +20,7 @@ from itertools import groupby
 from pathlib import Path
 
 from .course import COURSE_MAP, Lesson, content_module, load_catalog
+from .datastores import DatabaseSpec
 from .labs import Lab, load_labs
 from .launch import synced
 
@@ -48,29 +49,28 @@ def run_time(notebook: Path) -> str:
     return f"about {found.group(1)} {'s' if found.group(2) == 'second' else 'min'}"
 
 
-def _races(runs) -> bool:
-    return any(spec.overrides.get("race") for spec in runs.values())
-
-
 def _lesson_runs(root: Path, lesson: Lesson) -> dict:
     """RUNS of the lesson's claims.py at ``root`` (not of whichever course is in use)."""
     path = root / "go-samples" / lesson.slug / "claims.py"
     return content_module(str(path), path.stat().st_mtime_ns).RUNS if path.exists() else {}
 
 
+def _needs_of(databases: DatabaseSpec | None, runs: dict) -> list[str]:
+    found = []
+    if databases and databases.postgres is not None:
+        found.append("PostgreSQL")
+    if databases and databases.redis is not None:
+        found.append("Redis")
+    if any(spec.overrides.get("race") for spec in runs.values()):
+        found.append("a C compiler for -race")  # race builds need cgo
+    return found
+
+
 def needs(root: Path, lesson: Lesson, lab: Lab | None) -> list[str]:
     """What the lesson and its lab need besides Go, each from what they declare."""
-    found = []
-    for what, in_lesson, in_lab in (
-        ("PostgreSQL", lesson.database_spec and lesson.database_spec.postgres is not None,
-         lab and lab.lesson.database_spec and lab.lesson.database_spec.postgres is not None),
-        ("Redis", lesson.database_spec and lesson.database_spec.redis is not None,
-         lab and lab.lesson.database_spec and lab.lesson.database_spec.redis is not None),
-        ("a C compiler for -race", _races(_lesson_runs(root, lesson)), lab and _races(lab.runs)),
-    ):
-        if in_lesson or in_lab:
-            found.append(what if in_lesson else f"{what} (lab)")
-    return found
+    of_lesson = _needs_of(lesson.database_spec, _lesson_runs(root, lesson))
+    of_lab = _needs_of(lab.lesson.database_spec, lab.runs) if lab else []
+    return of_lesson + [f"{what} (lab)" for what in of_lab if what not in of_lesson]
 
 
 def _cell(cell_id: str, kind: str, source: str) -> dict:
