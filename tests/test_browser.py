@@ -137,9 +137,10 @@ def test_jupyterlab_opens_on_the_course_map_without_prompts(jupyterlab, page):
     time.sleep(3)  # JupyterLab's prompts show within a second of opening, when they do
     dialogs = page.locator(".jp-Dialog").all_inner_texts()
     toasts = page.locator(".Toastify__toast").all_inner_texts()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "course-map-opened.png"))  # what the learner first sees
     assert dialogs == [] and toasts == [], f"dialogs {dialogs}, notifications {toasts}"
     run_all_and_wait(page, timeout_s=60)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "course-map.png"), full_page=True)
     assert errors_shown(page) == []
     outputs = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
