@@ -70,10 +70,12 @@ _seconds: dict[str, float] = defaultdict(float)
 
 
 def _timed_name(item) -> str | None:
-    """'nbval notebooks/NN-slug.ipynb' for a notebook cell, 'fix-matters NN-slug' for that
-    test's run of one notebook; None for everything else."""
+    """'nbval notebooks/NN-slug.ipynb' for a notebook cell ('nbval course-map.ipynb' for the
+    map, at the root), 'fix-matters NN-slug' for that test's run of one notebook; None for
+    everything else."""
     if item.path.suffix == ".ipynb":
-        return f"nbval {item.path.parent.name}/{item.path.name}"
+        folder = "" if item.path.parent == Path(__file__).parent else f"{item.path.parent.name}/"
+        return f"nbval {folder}{item.path.name}"
     if item.path.name == "test_fix_matters.py" and "[" in item.name and "judge" not in item.name:
         return f"fix-matters {item.name.split('[', 1)[1].rstrip(']')}"
     return None

@@ -73,12 +73,17 @@ def lab_serves_a_working_copy(copy: Path, lesson_count: int) -> None:
                 time.sleep(0.5)
         else:
             sys.exit("FAILED: `gopitfalls lab` did not answer within 60 s")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token=ci", timeout=5) as answer:
+            start_page = answer.url.split("?")[0]
     finally:
         lab.terminate()
         lab.wait(timeout=30)
     check((copy / ".gopitfalls-course").exists() and
           len([n for n in served if n.endswith(".ipynb")]) == lesson_count,
           f"`gopitfalls lab` laid out {copy} and serves its {lesson_count} notebooks")
+    check(start_page.endswith("/lab/tree/course-map.ipynb")
+          and (copy / "course-map.ipynb").is_file(),
+          "`gopitfalls lab` opens on the course map it laid out")
 
 
 def labs_work_in_a_working_copy(copy: Path, bundled: Path) -> None:
@@ -115,6 +120,7 @@ def main(lesson_count: int, work: Path) -> None:
     bundled = here / "course_files"
     notebooks = sorted((bundled / "notebooks").glob("*.ipynb"))
     check(len(notebooks) == lesson_count, f"the wheel carries {len(notebooks)} notebooks")
+    check((bundled / "course-map.ipynb").is_file(), "the wheel carries the course map")
     labs = sorted((bundled / "labs").glob("*/lab.toml"))
     solutions = sorted((bundled / "solutions").glob("*/NOTES.md"))
     check(len(labs) == len(solutions) == lesson_count,

@@ -1,10 +1,12 @@
 """The course in a real browser: `gopitfalls lab` driven in headless Chromium.
 
-A lesson notebook is opened and run cell by cell as a learner runs it (Run All): no cell may
-error, the live plot and the comparison images must appear, the widgets must render, and
-JupyterLab must not greet the learner with its news prompt. Then a lab as a learner does
-it: the starter is replaced with the reference answer in JupyterLab's own editor, saved, and
-the lab notebook's check passes. Screenshots go to build/screenshots/.
+JupyterLab must open on the course map, with no dialog and no prompt (its news prompt
+first), and the map's cell must run. A lesson notebook is opened and run cell by cell as a
+learner runs it (Run All): no cell may error, the live plot and the comparison images must
+appear, the widgets must render, and JupyterLab must not greet the learner with its news
+prompt. Then a lab as a learner does it: the starter is replaced with the reference answer
+in JupyterLab's own editor, saved, and the lab notebook's check passes. Screenshots go to
+build/screenshots/.
 
 Needs Debian's `chromium` (driven by playwright with that executable: playwright cannot
 download its own browsers here); CI installs it, elsewhere the test skips with the reason.
@@ -19,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from gopitfalls.course import lay_out_course
+from gopitfalls.course import COURSE_MAP, lay_out_course
 from gopitfalls.network import free_port
 
 from .conftest import IN_CI, ROOT
@@ -122,6 +124,29 @@ def run_all_and_wait(page, timeout_s: float) -> None:
 
 def errors_shown(page) -> list[str]:
     return page.locator("[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+
+
+def test_jupyterlab_opens_on_the_course_map_without_prompts(jupyterlab, page):
+    """First of this module's tests: the learner's first visit, to the address `gopitfalls
+    lab` sends the browser to."""
+    base, _ = jupyterlab
+    page.goto(f"{base}/?token={TOKEN}")
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+    assert page.url.split("?")[0] == f"{base}/lab/tree/{COURSE_MAP}"
+    assert page.locator(f"{NOTEBOOK} h1").first.inner_text().startswith("The course map")
+    time.sleep(3)  # JupyterLab's prompts show within a second of opening, when they do
+    dialogs = page.locator(".jp-Dialog").all_inner_texts()
+    toasts = page.locator(".Toastify__toast").all_inner_texts()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "course-map-opened.png"))  # what the learner first sees
+    assert dialogs == [] and toasts == [], f"dialogs {dialogs}, notifications {toasts}"
+    run_all_and_wait(page, timeout_s=60)
+    page.screenshot(path=str(SHOTS / "course-map.png"), full_page=True)
+    assert errors_shown(page) == []
+    outputs = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+    assert "go:      go1." in outputs and "labs passed" in outputs, outputs[-2000:]
+    links = page.locator(f"{NOTEBOOK} .jp-RenderedMarkdown a[href*='notebooks/']").count()
+    assert links >= 20, f"{links} lesson links rendered"
 
 
 def test_a_lesson_runs_in_the_browser(jupyterlab, page):

@@ -76,6 +76,9 @@ def test_lab_serves_the_course_notebooks(tmp_path):
         assert "02-http-client-timeouts.ipynb" in names
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token=t0k", timeout=5) as r:
             assert r.status == 200
+        # It opens on the course map: the server's start page is the map, in JupyterLab.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token=t0k", timeout=5) as r:
+            assert r.status == 200 and r.url.split("?")[0].endswith("/lab/tree/course-map.ipynb")
         # No "get notified about Jupyter news?" prompt: the course's settings overrides
         # make "Never" the default a learner starts from.
         url = (f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:"

@@ -28,6 +28,7 @@ def test_a_laid_out_copy_is_complete_and_keeps_the_learners_edits(elsewhere, cap
     assert main(["course", str(copy)]) == 0
     lessons = sorted(p.name for p in (copy / "go-samples").glob("*/lesson.toml"))
     assert len(lessons) == len(course.load_catalog(ROOT)) and (copy / course.MARKER).exists()
+    assert (copy / course.COURSE_MAP).read_bytes() == (ROOT / course.COURSE_MAP).read_bytes()
     assert sorted(p.name for p in (copy / "notebooks").glob("*.ipynb")) == sorted(
         p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
@@ -35,11 +36,14 @@ def test_a_laid_out_copy_is_complete_and_keeps_the_learners_edits(elsewhere, cap
     edited.write_text("package main // my own attempt\n")
     removed = copy / "notebooks" / "03-context-goroutine-leak.ipynb"
     removed.unlink()
+    ran = copy / course.COURSE_MAP  # JupyterLab saved it with its outputs
+    ran.write_text(ran.read_text().replace('"outputs": []', '"outputs": [{}]', 1))
     capsys.readouterr()
     assert main(["course", str(copy)]) == 0
     out = capsys.readouterr().out
-    assert "1 files copied" in out and "kept your version of 1 file(s)" in out
+    assert "2 files copied" in out and "kept your version of 1 file(s)" in out
     assert edited.read_text() == "package main // my own attempt\n" and removed.exists()
+    assert ran.read_bytes() == (ROOT / course.COURSE_MAP).read_bytes(), "the map follows"
 
 
 def test_laying_out_refuses_a_folder_of_other_files(elsewhere, capsys):

@@ -15,7 +15,7 @@ from importlib import metadata
 
 import pytest
 
-from gopitfalls.course import notebook_code
+from gopitfalls.course import COURSE_MAP, notebook_code
 
 from .conftest import ROOT
 
@@ -49,7 +49,8 @@ def _python_sources(*roots: str) -> dict[str, str]:
 
 def _notebook_sources() -> dict[str, str]:
     return {str(nb.relative_to(ROOT)): notebook_code(nb)
-            for nb in sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("labs/gpu/*.ipynb")])}
+            for nb in [ROOT / COURSE_MAP, *sorted([*ROOT.glob("notebooks/*.ipynb"),
+                                                   *ROOT.glob("labs/gpu/*.ipynb")])]}
 
 
 def imported_modules(source: str) -> set[str]:
@@ -103,9 +104,11 @@ def test_the_check_catches_an_undeclared_import(module, declared, expected):
 
 
 def test_wheel_and_layout_agree_on_what_a_course_is():
-    from gopitfalls.course import COURSE_DIRS
+    from gopitfalls.course import COURSE_DIRS, COURSE_FILES
 
     tree = ast.parse((ROOT / "setup.py").read_text())
-    in_setup = next(ast.literal_eval(node.value) for node in tree.body
-                    if isinstance(node, ast.Assign) and node.targets[0].id == "COURSE_DIRS")
-    assert in_setup == COURSE_DIRS
+    in_setup = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+                if isinstance(node, ast.Assign) and node.targets[0].id.startswith("COURSE_")}
+    assert in_setup == {"COURSE_DIRS": COURSE_DIRS, "COURSE_FILES": COURSE_FILES}
+    manifest = (ROOT / "MANIFEST.in").read_text().split()  # the sdist the wheel is built from
+    assert all(name in manifest for name in (*COURSE_DIRS, *COURSE_FILES))

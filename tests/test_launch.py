@@ -7,6 +7,7 @@ import re
 from IPython.core.inputtransformer2 import TransformerManager
 
 from gopitfalls import launch
+from gopitfalls.course import COURSE_MAP
 
 from .conftest import ROOT
 
@@ -18,7 +19,7 @@ def test_every_notebook_and_the_readme_are_in_step_with_the_configured_address()
 
 def test_every_badge_points_at_its_own_notebook_in_the_configured_repository():
     notebooks = launch.notebooks(ROOT)
-    assert set(notebooks) == {*(ROOT / "notebooks").glob("*.ipynb"),
+    assert set(notebooks) == {ROOT / COURSE_MAP, *(ROOT / "notebooks").glob("*.ipynb"),
                               *(ROOT / "labs").glob("*/lab.ipynb"),
                               *(ROOT / "labs" / "gpu").glob("*.ipynb")}
     owner_repo = launch.REPOSITORY.removeprefix("https://github.com/")
@@ -44,6 +45,15 @@ def test_only_the_gpu_labs_ask_colab_for_a_gpu():
         metadata = json.loads(path.read_text())["metadata"]
         asks = metadata.get("accelerator") == "GPU" and "gpuType" in metadata.get("colab", {})
         assert asks == (path in gpu_labs), path.relative_to(ROOT).as_posix()
+
+
+def test_the_readme_binder_badge_opens_on_the_course_map():
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+                if ln.startswith("[![Binder]"))
+    owner_repo = launch.REPOSITORY.removeprefix("https://github.com/")
+    assert (f"(https://mybinder.org/v2/gh/{owner_repo}/{launch.BRANCH}"
+            f"?urlpath=lab/tree/{COURSE_MAP})") in line
+    assert (ROOT / COURSE_MAP).is_file()
 
 
 def test_the_colab_cell_does_nothing_elsewhere(tmp_path, monkeypatch):

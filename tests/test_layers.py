@@ -46,6 +46,7 @@ LAYERS = {
     "labs": 10,  # beside course: a lab's runs are made as a lesson's
     "cli": 11,
     "launch": 11,  # badges and the Colab cell: beside the command line
+    "coursemap": 11,  # the course map, generated from the catalog (beside launch)
     "warm": 11,  # builds what the course runs, ahead of time
     "classroom": 11,  # a class on one JupyterHub: beside the command line
     "workshop": 11,  # the workshop kit, generated from the labs and the measurements

@@ -143,6 +143,16 @@ def _cmd_warm(args) -> int:
 
 
 def _cmd_doctor(args) -> int:
+    return 0 if doctor() else 1
+
+
+def doctor(start_servers: bool = True) -> bool:
+    """Print what this machine can do: Go, each backend and what it enforces, a C compiler
+    for -race builds, chapter 3's servers (started once, or with ``start_servers=False``
+    only looked for: the course map's quick version), the backend in use. True if the
+    lessons can run."""
+    import shutil
+
     from . import backends
     from .toolchain import ToolchainError, find_go
 
@@ -163,18 +173,32 @@ def _cmd_doctor(args) -> int:
         print(f"{name}:  available")
         for what, how in be.enforcement(limits).items():
             print(f"    {what:10s} {how}")
+    compiler = shutil.which("gcc") or shutil.which("clang")  # what cgo calls
+    print(f"race:    {compiler} builds the -race runs" if compiler else
+          "race:    no C compiler: the -race runs cannot build (apt-get install gcc)")
+    from .datastores import DatastoreError, postgres_bin_dir, redis_bin_dir
     from .datastores import check as check_datastores
 
-    for name, line in check_datastores().items():  # chapter 3's servers, started once
+    if start_servers:
+        servers = check_datastores()  # chapter 3's servers, started once
+    else:
+        servers = {}
+        for name, bin_dir in (("postgres", postgres_bin_dir), ("redis", redis_bin_dir)):
+            try:
+                servers[name] = (f"installed ({bin_dir()}); `gopitfalls doctor` starts it "
+                                 "once to be sure")
+            except DatastoreError as exc:
+                servers[name] = f"cannot start - {exc}"
+    for name, line in servers.items():
         print(f"{name}: {line}")
-        ok = ok and line.startswith("can start")
+        ok = ok and not line.startswith("cannot start")
     chosen = os.environ.get("GOPITFALLS_BACKEND") or "auto"
     try:
         print(f"backend: {backends.get_backend(None).name} is used (GOPITFALLS_BACKEND={chosen})")
     except backends.BackendUnavailable as exc:
         print(f"backend: none usable - {exc}")
         ok = False
-    return 0 if ok else 1
+    return ok
 
 
 def _cmd_clean(args) -> int:
@@ -216,7 +240,7 @@ def install_jupyter_overrides() -> Path:
 
 
 def _cmd_lab(args) -> int:
-    from .course import bundled_course, course_root, default_working_copy
+    from .course import COURSE_MAP, bundled_course, course_root, default_working_copy
 
     if args.course:
         root = _lay_out(args.course)
@@ -225,8 +249,12 @@ def _cmd_lab(args) -> int:
         if root == bundled_course():  # read-only inside the install: give the learner a copy
             root = _lay_out(default_working_copy())
     install_jupyter_overrides()
+    # It opens on the course map (an older working copy may not have one yet). LabApp, not
+    # ServerApp: `jupyter lab` sets the server's default_url from its own.
+    start = [f"--LabApp.default_url=/lab/tree/{COURSE_MAP}"] if (
+        root / COURSE_MAP).is_file() else []
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
-           "--ip=127.0.0.1", *args.jupyter_args]
+           "--ip=127.0.0.1", *start, *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         cmd.append("--allow-root")
     print("starting JupyterLab on", root / "notebooks", flush=True)

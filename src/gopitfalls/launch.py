@@ -1,9 +1,10 @@
 """Layer 11 (beside cli): where the course is launched from, configured in one place.
 
 ``REPOSITORY`` and ``BRANCH`` are the only place the course's public address is written:
-the Binder and Colab badges of the README and of every notebook (lessons and labs) are made
-from them by ``python -m gopitfalls.launch`` (``--check`` says what is out of date, as the
-tests do), and so is the install line of the Colab cell each notebook starts with.
+the Binder and Colab badges of the README and of every notebook (the course map, lessons and
+labs; the README's Binder badge opens on the map) are made from them by ``python -m
+gopitfalls.launch`` (``--check`` says what is out of date, as the tests do), and so is the
+install line of the Colab cell each notebook starts with.
 
 On Colab that cell installs the package from the repository and calls :func:`colab_setup`,
 which lays out a working copy of the course and moves the kernel into it; everywhere else
@@ -90,8 +91,12 @@ GPU_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": [
 
 
 def notebooks(root: Path) -> list[Path]:
-    return sorted([*(root / "notebooks").glob("*.ipynb"), *(root / "labs").glob("*/lab.ipynb"),
-                   *(root / GPU_LABS).glob("gpu-*.ipynb")])
+    from .course import COURSE_MAP
+
+    course_map = [root / COURSE_MAP] if (root / COURSE_MAP).is_file() else []
+    return [*course_map, *sorted([*(root / "notebooks").glob("*.ipynb"),
+                                  *(root / "labs").glob("*/lab.ipynb"),
+                                  *(root / GPU_LABS).glob("gpu-*.ipynb")])]
 
 
 def synced(notebook: dict, path: str) -> dict:
@@ -132,9 +137,11 @@ def sync(root: Path, write: bool) -> list[str]:
             stale.append(rel)
             if write:
                 file.write_text(new)
+    from .course import COURSE_MAP
+
     readme = root / "README.md"
     text = readme.read_text()
-    line = (f"[![Binder]({BINDER_BADGE})]({binder_url()}) "
+    line = (f"[![Binder]({BINDER_BADGE})]({binder_url(COURSE_MAP)}) "
             f"[![Open In Colab]({COLAB_BADGE})]({colab_url('notebooks/' + _first_lesson(root))})")
     new = _BADGES_LINE.sub(line, text, count=1) if _BADGES_LINE.search(text) else text.replace(
         "\n", f"\n\n{line}\n", 1)
