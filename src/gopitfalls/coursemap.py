@@ -22,7 +22,7 @@ from pathlib import Path
 from .course import COURSE_MAP, Lesson, content_module, load_catalog
 from .datastores import DatabaseSpec
 from .labs import Lab, load_labs
-from .launch import synced
+from .launch import GPU_LABS, synced
 
 # The one line a lesson's notebook states its run time in (DESIGN.md's template).
 _RUN_TIME = re.compile(r"\*Runs in about (\d+) (second|minute)s?\b")
@@ -95,6 +95,21 @@ def _chapter(number: int, lessons: list[Lesson], labs: dict[str, Lab], root: Pat
     return "\n".join(rows)
 
 
+def _gpu_chapter(root: Path) -> str:
+    """Chapter 5: the GPU labs' notebooks (labs/gpu), each titled by its first heading."""
+    rows = ["## Chapter 5: GPU inference labs", "",
+            "On Colab they ask for a GPU; here they run on the CPU, with smaller sizes, and "
+            "every figure says which device made it.", "",
+            "| lab: what it shows | runs in |", "|---|---|"]
+    for notebook in sorted((root / GPU_LABS).glob("gpu-*.ipynb")):
+        intro = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
+        title = intro.splitlines()[0].lstrip("# ").strip()
+        shows = first_sentence(intro.split("\n\n")[2].replace("\n", " ")).replace("|", "\\|")
+        rows.append(f"| [**{title}**]({GPU_LABS}/{notebook.name}): {shows} "
+                    f"| {run_time(notebook) or '–'} |")
+    return "\n".join(rows)
+
+
 def course_map(root: Path) -> dict:
     """The map of the course at ``root``, as a notebook (its badges and Colab cell too)."""
     catalog = load_catalog(root)
@@ -115,6 +130,8 @@ def course_map(root: Path) -> dict:
              _cell("map-machine", "code", MACHINE_CELL),
              *(_cell(f"map-chapter-{n}", "markdown", _chapter(n, lessons, labs, root))
                for n, lessons in chapters.items()),
+             *([_cell("map-chapter-gpu", "markdown", _gpu_chapter(root))]
+               if any((root / GPU_LABS).glob("gpu-*.ipynb")) else []),
              _cell("map-generated", "markdown",
                    "*This page is generated from the course catalog (`python -m "
                    "gopitfalls.coursemap`); a change made here is overwritten.*")]
