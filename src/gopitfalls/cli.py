@@ -134,7 +134,7 @@ def _cmd_reset(args) -> int:
 def _cmd_warm(args) -> int:
     from .warm import warm
 
-    warm(lambda line: print(line, flush=True))
+    warm(lambda line: print(line, flush=True), while_alive=args.while_alive)
     return 0  # a lab that does not compile (being edited) is reported, not an error
 
 
@@ -196,6 +196,19 @@ def install_jupyter_overrides() -> Path:
     return target
 
 
+def _warm_in_background(root: Path) -> None:
+    """Build the course's programs while the learner reads the first lesson."""
+    from .toolchain import ToolchainError, find_go
+    from .warm import start_in_background
+
+    try:
+        find_go()
+    except ToolchainError:
+        return  # nothing to build with; the first run will say why
+    log = start_in_background(root)
+    print(f"building the course's Go programs in the background (log: {log})", flush=True)
+
+
 def _cmd_lab(args) -> int:
     from .course import bundled_course, course_root, default_working_copy
 
@@ -206,6 +219,7 @@ def _cmd_lab(args) -> int:
         if root == bundled_course():  # read-only inside the install: give the learner a copy
             root = _lay_out(default_working_copy())
     install_jupyter_overrides()
+    _warm_in_background(root)
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
            "--ip=127.0.0.1", *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
@@ -258,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lab")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.set_defaults(func=_cmd_reset)
-    sub.add_parser("warm", help="build every Go program of the course ahead of time"
-                   ).set_defaults(func=_cmd_warm)
+    p = sub.add_parser("warm", help="build every Go program of the course ahead of time")
+    p.add_argument("--while-alive", type=int, metavar="PID", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_warm)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="remove leftovers").set_defaults(func=_cmd_clean)
     args, extra = parser.parse_known_args(argv)
