@@ -48,8 +48,8 @@ def test_it_stops_once_the_process_it_warms_for_has_ended(monkeypatch):
     ended = subprocess.Popen(["true"])
     ended.wait()
     lines = []
-    warming.warm(lines.append, while_alive=ended.pid)
-    assert built == [] and "has ended" in lines[0]
+    assert warming.warm(lines.append, while_alive=ended.pid) == (0, [])
+    assert built == [] and lines == [f"warm: stopped after 0 builds, process {ended.pid} has ended"]
 
 
 def test_background_warming_is_detached_niced_and_logged(monkeypatch, tmp_path):

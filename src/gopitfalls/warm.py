@@ -66,7 +66,7 @@ def warm(report: Callable[[str], None] = print,
     for i, (label, folder, race, probe) in enumerate(todo, 1):
         if while_alive and not _alive(while_alive):
             report(f"warm: stopped after {i - 1} builds, process {while_alive} has ended")
-            break
+            return i - 1, failed
         t = time.monotonic()
         try:
             build(folder, race=race, probe=probe)
