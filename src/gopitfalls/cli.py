@@ -138,7 +138,7 @@ def _cmd_reset(args) -> int:
 def _cmd_warm(args) -> int:
     from .warm import warm
 
-    warm(lambda line: print(line, flush=True))
+    warm(lambda line: print(line, flush=True), while_alive=args.while_alive)
     return 0  # a lab that does not compile (being edited) is reported, not an error
 
 
@@ -239,6 +239,19 @@ def install_jupyter_overrides() -> Path:
     return target
 
 
+def _warm_in_background(root: Path) -> None:
+    """Build the course's programs while the learner reads the first lesson."""
+    from .toolchain import ToolchainError, find_go
+    from .warm import start_in_background
+
+    try:
+        find_go()
+    except ToolchainError:
+        return  # nothing to build with; the first run will say why
+    log = start_in_background(root)
+    print(f"building the course's Go programs in the background (log: {log})", flush=True)
+
+
 def _cmd_lab(args) -> int:
     from .course import COURSE_MAP, bundled_course, course_root, default_working_copy
 
@@ -253,6 +266,7 @@ def _cmd_lab(args) -> int:
     # ServerApp: `jupyter lab` sets the server's default_url from its own.
     start = [f"--LabApp.default_url=/lab/tree/{COURSE_MAP}"] if (
         root / COURSE_MAP).is_file() else []
+    _warm_in_background(root)
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
            "--ip=127.0.0.1", *start, *args.jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
@@ -336,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lab")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.set_defaults(func=_cmd_reset)
-    sub.add_parser("warm", help="build every Go program of the course ahead of time"
-                   ).set_defaults(func=_cmd_warm)
+    p = sub.add_parser("warm", help="build every Go program of the course ahead of time")
+    p.add_argument("--while-alive", type=int, metavar="PID", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_warm)
     p = sub.add_parser("class", help="a class on one JupyterHub on this machine")
     p.add_argument("--learners", type=int, default=3, help="learner1..N (default 3)")
     p.add_argument("--root", default="~/gopitfalls-class",
