@@ -22,7 +22,7 @@ from pathlib import Path
 from .course import COURSE_MAP, Lesson, content_module, load_catalog
 from .datastores import DatabaseSpec
 from .labs import Lab, load_labs
-from .launch import GPU_LABS, synced
+from .launch import GPU_LABS, generator_main, serialized, synced, write_stale
 
 # The one line a lesson's notebook states its run time in (DESIGN.md's template).
 _RUN_TIME = re.compile(r"\*Runs in about (\d+) (second|minute)s?\b")
@@ -142,23 +142,12 @@ def course_map(root: Path) -> dict:
     return synced(notebook, COURSE_MAP)
 
 
-def serialized(notebook: dict) -> str:
-    """As every notebook of the course is written (``launch.sync`` writes the same)."""
-    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+def sync(root: Path, write: bool) -> list[str]:
+    return write_stale(root, {COURSE_MAP: serialized(course_map(root))}, write)
 
 
 def main(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parents[2]
-    path = root / COURSE_MAP
-    text = serialized(course_map(root))
-    if path.exists() and path.read_text() == text:
-        return 0
-    if "--check" in argv:
-        print(f"out of date: {COURSE_MAP} (run `python -m gopitfalls.coursemap`)")
-        return 1
-    path.write_text(text)
-    print(f"updated: {COURSE_MAP}")
-    return 0
+    return generator_main(sync, argv)
 
 
 if __name__ == "__main__":

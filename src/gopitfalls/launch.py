@@ -124,32 +124,55 @@ def synced(notebook: dict, path: str) -> dict:
     return notebook
 
 
+def serialized(notebook: dict) -> str:
+    """A notebook as every notebook of the course is written (one cell field per line)."""
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_stale(root: Path, generated: dict[str, str], write: bool) -> list[str]:
+    """The generated files (paths relative to ``root``) whose text on disk differs; with
+    ``write``, writes them. Every generator of the course (badges, course map, workshop kit)
+    keeps its files this way."""
+    stale = []
+    for rel, text in generated.items():
+        path = root / rel
+        if not path.is_file() or path.read_text() != text:
+            stale.append(str(rel))
+            if write:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    return stale
+
+
+def generator_main(sync, argv: list[str]) -> int:
+    """A generator's maintainer command on this checkout: ``sync(root, write)`` writes what
+    is out of date, or with ``--check`` only names it and exits 1 (as the tests do)."""
+    root = Path(__file__).resolve().parents[2]
+    check = "--check" in argv
+    spec = getattr(sys.modules[sync.__module__], "__spec__", None)  # __main__ under -m
+    command = f"python -m {spec.name if spec else sync.__module__}"
+    stale = sync(root, write=not check)
+    for rel in stale:
+        print(("out of date: " if check else "updated: ") + rel
+              + (f" (run `{command}`)" if check else ""))
+    return 1 if stale and check else 0
+
+
 def sync(root: Path, write: bool) -> list[str]:
     """The notebooks (and README) whose badges or Colab cell are not as configured; with
     ``write``, rewrites them."""
-    stale = []
-    for file in notebooks(root):
-        rel = file.relative_to(root).as_posix()
-        text = file.read_text()
-        new = json.dumps(synced(json.loads(text), rel), indent=1, sort_keys=True,
-                         ensure_ascii=False) + "\n"
-        if new != text:
-            stale.append(rel)
-            if write:
-                file.write_text(new)
     from .course import COURSE_MAP
 
-    readme = root / "README.md"
-    text = readme.read_text()
+    generated = {}
+    for file in notebooks(root):
+        rel = file.relative_to(root).as_posix()
+        generated[rel] = serialized(synced(json.loads(file.read_text()), rel))
+    text = (root / "README.md").read_text()
     line = (f"[![Binder]({BINDER_BADGE})]({binder_url(COURSE_MAP)}) "
             f"[![Open In Colab]({COLAB_BADGE})]({colab_url('notebooks/' + _first_lesson(root))})")
-    new = _BADGES_LINE.sub(line, text, count=1) if _BADGES_LINE.search(text) else text.replace(
-        "\n", f"\n\n{line}\n", 1)
-    if new != text:
-        stale.append("README.md")
-        if write:
-            readme.write_text(new)
-    return stale
+    generated["README.md"] = (_BADGES_LINE.sub(line, text, count=1) if _BADGES_LINE.search(text)
+                              else text.replace("\n", f"\n\n{line}\n", 1))
+    return write_stale(root, generated, write)
 
 
 def _first_lesson(root: Path) -> str:
@@ -157,11 +180,7 @@ def _first_lesson(root: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parents[2]
-    stale = sync(root, write="--check" not in argv)
-    for rel in stale:
-        print(("out of date: " if "--check" in argv else "updated: ") + rel)
-    return 1 if stale and "--check" in argv else 0
+    return generator_main(sync, argv)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 from .claims import claims_of
 from .course import load_catalog
 from .labs import load_labs
+from .launch import generator_main, write_stale
 
 # The measurements, in the order they are preferred: a full-mode run, else the small-mode
 # one Binder's learners get (benchmarks/notebooks_in_2gb.py writes both).
@@ -254,23 +255,11 @@ def generated(root: Path) -> dict[Path, str]:
 def sync(root: Path, write: bool = True) -> list[str]:
     """Write the generated files (or, with ``write=False``, only compare); the ones that
     were out of date, relative to ``root``."""
-    stale = []
-    for rel, text in generated(root).items():
-        path = root / rel
-        if not path.is_file() or path.read_text() != text:
-            stale.append(str(rel))
-            if write:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-    return stale
+    return write_stale(root, {str(rel): text for rel, text in generated(root).items()}, write)
 
 
 def main(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parents[2]
-    stale = sync(root, write="--check" not in argv)
-    for rel in stale:
-        print(("out of date: " if "--check" in argv else "updated: ") + rel)
-    return 1 if stale and "--check" in argv else 0
+    return generator_main(sync, argv)
 
 
 if __name__ == "__main__":
