@@ -49,9 +49,12 @@ def no_go(monkeypatch):
 
     for name, value in NO_GO.items():
         monkeypatch.setenv(name, value)
+    find_go.cache_clear()  # an earlier test of this process found Go: forget it
     with pytest.raises(ToolchainError):  # the replay below really has no Go to fall back on
         find_go()
     monkeypatch.setattr(replay, "_calls", replay.Counter())  # call numbers of a fresh kernel
+    yield
+    find_go.cache_clear()  # the tests after this one find Go again
 
 
 def test_the_site_has_the_lesson_with_its_figures_and_an_index(recorded):
