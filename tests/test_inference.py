@@ -50,10 +50,10 @@ def test_the_model_is_built_in_code_seeded_and_sized_for_the_device():
     found = inference.device("cpu")
     net = inference.model(found, seed=1)
     inputs = inference.batch(found, 3)
-    assert inputs.shape == (3, found.sizes.tokens, found.sizes.hidden)
+    assert inputs.shape == (3, found.sizes.tokens)  # token ids, one row per request
     with torch.inference_mode():
         out = net(inputs)
-        assert out.shape == inputs.shape
+        assert out.shape == (3, inference.CLASSES)
         assert torch.equal(out, inference.model(found, seed=1)(inputs))  # same seed, same model
         assert not torch.equal(out, inference.model(found, seed=2)(inputs))
     assert inference.items_per_second(found, net, 2, seconds=0.05) > 0

@@ -31,6 +31,7 @@ LAYERS = {
     "registry": 4,  # who owns what the backends start
     "guardian": 4,
     "services": 5,
+    "modelworker": 5,  # the GPU labs' model server, a process beside the program (services)
     "datastores": 5,  # PostgreSQL and Redis for a lesson's program (beside services)
     "load": 6,
     "traffic": 6,  # requests a lesson makes itself (Python, loopback)
@@ -44,6 +45,7 @@ LAYERS = {
     "claims": 9,
     "course": 10,
     "labs": 10,  # beside course: a lab's runs are made as a lesson's
+    "serving": 10,  # the GPU labs' gateway + model worker, found in the course (beside it)
     "cli": 11,
     "launch": 11,  # badges and the Colab cell: beside the command line
     "coursemap": 11,  # the course map, generated from the catalog (beside launch)

@@ -46,7 +46,7 @@ class Device:
         return f"GPU: {self.name}" if self.kind == "cuda" else f"CPU, {self.name}"
 
 
-def _cores() -> int:
+def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))  # the cores this process may use (a container's)
     except AttributeError:  # pragma: no cover (macOS)
@@ -69,29 +69,65 @@ def device(prefer: str | None = None) -> Device:
     if prefer == "cuda":
         why = "PyTorch is not installed" if torch is None else "PyTorch sees no CUDA device"
         raise RuntimeError(f"a GPU was asked for, but {why}")
-    cores = _cores()
-    return Device("cpu", f"{cores} core{'s' if cores != 1 else ''}", CPU_SIZES, version)
+    count = cores()
+    return Device("cpu", f"{count} core{'s' if count != 1 else ''}", CPU_SIZES, version)
+
+
+VOCABULARY = 1000  # token ids a request may hold: 0 .. VOCABULARY - 1
+CLASSES = 10  # the model answers one of these per input
 
 
 def model(dev: Device, seed: int = 0):
-    """The labs' model: a Transformer encoder with random weights (seeded), built in code so
-    nothing is downloaded, sized for the device, in eval mode on it. Needs PyTorch."""
+    """The labs' model, built in code with random weights (seeded), so nothing is
+    downloaded: token embeddings, a Transformer encoder sized for the device, mean pooling
+    and a linear head over :data:`CLASSES`. In eval mode on the device. Needs PyTorch.
+    Input: token ids (batch, length), padded with 0 to the batch's longest; output: logits
+    (batch, CLASSES)."""
     import torch
 
     torch.manual_seed(seed)
-    layer = torch.nn.TransformerEncoderLayer(d_model=dev.sizes.hidden, nhead=8,
-                                             dim_feedforward=4 * dev.sizes.hidden,
-                                             batch_first=True)
-    return torch.nn.TransformerEncoder(layer, num_layers=dev.sizes.layers).eval().to(dev.kind)
+    hidden = dev.sizes.hidden
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(VOCABULARY, hidden)
+            layer = torch.nn.TransformerEncoderLayer(d_model=hidden, nhead=8,
+                                                     dim_feedforward=4 * hidden,
+                                                     batch_first=True)
+            self.encoder = torch.nn.TransformerEncoder(layer, num_layers=dev.sizes.layers,
+                                                       enable_nested_tensor=False)
+            self.head = torch.nn.Linear(hidden, CLASSES)
+
+        def forward(self, tokens):
+            return self.head(self.encoder(self.embed(tokens)).mean(dim=1))
+
+    return Classifier().eval().to(dev.kind)
 
 
-def batch(dev: Device, size: int, seed: int = 0):
-    """``size`` requests' inputs, one tensor (size, tokens, hidden) on the device."""
+def tokens(length: int, seed: int = 0) -> list[int]:
+    """One request's input: ``length`` token ids, seeded."""
+    import random
+
+    rng = random.Random(seed)
+    return [rng.randrange(1, VOCABULARY) for _ in range(length)]
+
+
+def request_body(length: int, seed: int = 0) -> str:
+    """The JSON body of one inference request (what the load generator sends)."""
+    import json
+
+    return json.dumps({"tokens": tokens(length, seed)})
+
+
+def batch(dev: Device, size: int, seed: int = 0, length: int | None = None):
+    """``size`` requests' inputs as one tensor of token ids (size, length) on the device;
+    ``length`` defaults to the device's request length."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    shape = (size, dev.sizes.tokens, dev.sizes.hidden)
-    return torch.randn(shape, generator=generator).to(dev.kind)
+    shape = (size, length or dev.sizes.tokens)
+    return torch.randint(1, VOCABULARY, shape, generator=generator).to(dev.kind)
 
 
 def items_per_second(dev: Device, net, size: int, seconds: float = 0.5) -> float:
