@@ -116,20 +116,15 @@ def _read(path: Path) -> str:
 
 
 def execute(notebook: Path) -> None:
-    """Run one notebook's cells (the child inside the cgroup): as nbval does, in the
-    notebook's folder, its kernel on IPC sockets (tests/kernels.py says why)."""
-    import nbclient
-    import nbformat
-
+    """Run one notebook's cells (the child inside the cgroup) as the book does, its kernel on
+    IPC sockets (tests/kernels.py says why)."""
     sys.path.insert(0, str(ROOT))
+    from gopitfalls.nbexec import execute as execute_notebook
     from tests.kernels import IPCKernelManager
 
-    nb = nbformat.read(notebook, as_version=4)
-    try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_manager_class=IPCKernelManager,
-                                resources={"metadata": {"path": str(notebook.parent)}}).execute()
-    except nbclient.exceptions.CellExecutionError as exc:
-        sys.exit(f"{exc.ename}: {' '.join(str(exc.evalue).split())}")   # the last line
+    nb, error = execute_notebook(notebook, kernel_manager_class=IPCKernelManager)
+    if error:
+        sys.exit(error)   # the last line of stderr: measure() reports it
     said = any("Small mode (GOPITFALLS_SMALL=1)" in out.get("text", "")
                for cell in nb.cells for out in cell.get("outputs", []))
     print(json.dumps({"said_small_mode": said}))   # the one line small mode prints

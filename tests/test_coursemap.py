@@ -69,3 +69,17 @@ def test_run_time_is_read_from_the_notebooks_introduction(tmp_path):
                             ("No time stated.", "")):
         notebook.write_text(json.dumps({"cells": [{"source": intro.splitlines(True)}]}))
         assert coursemap.run_time(notebook) == expected
+
+
+def test_a_gpu_lab_is_described_by_its_first_paragraph_after_title_and_badges(tmp_path):
+    binder = "[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/x)"
+    colab = "[![Open In Colab](https://colab.research.google.com/badge.svg)](https://c/x)"
+    said = "A replica scaled to zero loses the first burst.\nIts cold start is too long. More."
+    (tmp_path / coursemap.GPU_LABS).mkdir(parents=True)
+    notebook = tmp_path / coursemap.GPU_LABS / "gpu-09-x.ipynb"
+    for badges in (f"{binder}\n\n{colab}", f"{binder}\n{colab}"):  # two paragraphs, or one
+        intro = f"# GPU lab 09 · Scaling to zero\n\n{badges}\n\n{said}\n\nNext paragraph."
+        notebook.write_text(json.dumps({"cells": [{"source": intro.splitlines(True)}]}))
+        row = coursemap._gpu_chapter(tmp_path).splitlines()[-1]
+        assert row == ("| [**GPU lab 09 · Scaling to zero**](labs/gpu/gpu-09-x.ipynb): "
+                       "A replica scaled to zero loses the first burst. | – |"), row

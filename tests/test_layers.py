@@ -15,6 +15,7 @@ PACKAGE = ROOT / "src" / "gopitfalls"
 
 LAYERS = {
     "toolchain": 1,
+    "nbexec": 1,  # a notebook's cells run as nbval does (the book, the 2 GB benchmark)
     "build": 2,
     # The package itself imports build at once; its other public names are imported from
     # their layers on first use (importlib), as re-exports that no module here relies on.

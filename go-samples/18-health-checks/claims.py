@@ -15,7 +15,7 @@ instance's path is what a balancer can route around.
 The numbers in the comments were measured on the notebook's own runs (``lesson.run(name)``
 with the scenario defaults) on the course's 2-core machine."""
 
-import time
+import functools
 
 from gopitfalls import expectations as expect
 from gopitfalls import traffic
@@ -24,23 +24,12 @@ from gopitfalls.claims import RunSpec, claim
 CUT_AT_S = 0.7     # after the load starts
 HEAL_AT_S = 3.2
 DETECTION_S = 0.8  # the window after the cut that the "after detection" claims skip
-CUT, HEAL = "instance 1's database cut", "healed"
 
 
-def partition(cut_at_s=CUT_AT_S, heal_at_s=HEAL_AT_S, instance=1):
-    """A during_load hook: cut ``instance``'s path to the database ``cut_at_s`` into the
-    load, give it back at ``heal_at_s``; the times go to ``run.data`` and the plots."""
-    def hook(ctl):
-        start = ctl.now()
-        for at, action, label in ((cut_at_s, "partition", CUT), (heal_at_s, "heal", HEAL)):
-            time.sleep(max(0.0, start + at - ctl.now()))
-            answer = traffic.call(f"{ctl.url}/cluster/{action}?instance={instance}",
-                                  method="POST", timeout=2)
-            if answer.status != 200:
-                raise RuntimeError(f"/cluster/{action}: {answer.status or answer.error}")
-            ctl.event(label)
-            ctl.data[action + "_t"] = ctl.now()
-    return hook
+# A during_load hook: cut ``instance``'s path to the database ``cut_at_s`` into the load,
+# give it back at ``heal_at_s``; the times go to ``run.data`` and the plots.
+partition = functools.partial(traffic.cluster_partition, cut_at_s=CUT_AT_S,
+                              heal_at_s=HEAL_AT_S)
 
 
 RUNS = {"broken": RunSpec("broken", overrides={"during_load": partition()}),

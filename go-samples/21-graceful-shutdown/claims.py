@@ -3,16 +3,15 @@ matters and by the lab checker (see gopitfalls.claims).
 
 The traffic comes from a ``during_load`` hook, a toy load balancer: a readiness poller,
 ``workers`` clients and the "deploy", which sends SIGTERM under load, side by side in threads
-of their own (``traffic.concurrently``); requests go out with ``traffic.call``. Every request
-is recorded in the run's data (``run.data["requests"]``: worker, start, end, outcome) with the
-/readyz answers, when the signal was sent and when the program had exited. An outcome is
-``ok``, ``cut`` (connection reset, or closed before a full response: lost in flight) or
-``refused`` (nothing listens any more); for each cut request ``run.data["cuts"]`` keeps
-(start, end, the client's exception name), which tells a reset from a close without a reply."""
+of their own (``traffic.deploy_under_load``); requests go out with ``traffic.call``. Every
+request is recorded in the run's data (``run.data["requests"]``: worker, start, end,
+outcome) with the /readyz answers, when the signal was sent and when the program had
+exited (None if it did not within 15 s). An outcome is ``ok``, ``cut`` (connection reset,
+or closed before a full response: lost in flight) or ``refused`` (nothing listens any
+more); for each cut request ``run.data["cuts"]`` keeps (start, end, the client's exception
+name), which tells a reset from a close without a reply."""
 
-import functools
 import signal
-import threading
 
 from gopitfalls import expectations as expect
 from gopitfalls import traffic
@@ -29,69 +28,35 @@ POLL_S = 0.05          # the balancer polls /readyz every POLL_S
 SLACK = 2
 
 
-# How a request without an answer ended, by the exception's name (traffic.Answer.error):
 def outcome_of(answer):
-    """``ok``, ``HTTP <status>``, ``refused`` (nothing listens any more), ``cut`` (the
-    connection was reset or closed before a whole answer), or why else nothing came."""
+    """``ok``, ``HTTP <status>``, or why nothing came (``refused``, ``cut``...)."""
     if answer.status is not None:
         return "ok" if (answer.status, answer.body) == (200, b"done\n") else \
             f"HTTP {answer.status}"
-    return answer.failure if answer.failure in ("refused", "cut") else answer.error
+    return traffic.why_no_answer(answer)
 
 
 def restart_under_load(workers=WORKERS, signal_after_s=SIGNAL_AFTER_S):
-    """A during_load hook. One thread polls /readyz every 50 ms; ``workers`` threads send
-    GET /api/work back to back while the last poll said 200. After ``signal_after_s``, and
-    once every client has a request in flight (a busy machine can delay that), the deploy
-    sends SIGTERM; the hook returns once the program has exited."""
+    """A during_load hook (``traffic.deploy_under_load``): one thread polls /readyz every
+    50 ms; ``workers`` threads send GET /api/work back to back while the last poll said 200.
+    After ``signal_after_s``, and once every client has a request in flight, the deploy sends
+    SIGTERM; the hook returns once the program has exited."""
     def hook(ctl):
-        record = ctl.data
-        record.update(requests=[], cuts=[], readyz=[], signal_t=None, exited_t=None,
-                      workers=workers, signal_after_s=signal_after_s)
-        ready, stop, lock = threading.Event(), threading.Event(), threading.Lock()
-        inflight = [0]
+        rec = ctl.data
+        rec.update(requests=[], cuts=[], workers=workers, signal_after_s=signal_after_s)
 
-        def poll_readiness():
-            while not stop.is_set():
-                t = ctl.now()
-                answer = traffic.call(ctl.url + "/readyz", timeout=1.0)
-                status = answer.status or outcome_of(answer)  # no answer: not ready
-                record["readyz"].append((t, status))
-                ready.set() if status == 200 else ready.clear()
-                stop.wait(POLL_S)
+        def record(worker, start, end, answer):
+            outcome = outcome_of(answer)
+            rec["requests"].append((worker, start, end, outcome))
+            if outcome == "cut":  # how: the exception's name (see cut_kinds)
+                rec["cuts"].append((start, end, answer.error.split(":")[0]))
 
-        def work(worker):
-            while not stop.is_set():
-                if not ready.is_set():   # the balancer sends nothing to an instance not ready
-                    stop.wait(0.01)
-                    continue
-                start = ctl.now()
-                with lock:
-                    inflight[0] += 1
-                answer = traffic.call(ctl.url + "/api/work", timeout=5.0)
-                outcome, end = outcome_of(answer), ctl.now()
-                with lock:
-                    inflight[0] -= 1
-                    record["requests"].append((worker, start, end, outcome))
-                    if outcome == "cut":  # how: the exception's name (see cut_kinds)
-                        record["cuts"].append((start, end, answer.error.split(":")[0]))
+        def work(_):
+            return traffic.call(ctl.url + "/api/work", timeout=5.0)
 
-        def deploy():
-            try:
-                ready.wait(10.0)
-                stop.wait(signal_after_s)
-                deadline = ctl.now() + 10.0
-                while inflight[0] < workers and ctl.now() < deadline:
-                    stop.wait(0.005)
-                record["signal_t"] = ctl.now()
-                ctl.send_signal(signal.SIGTERM)
-                ctl.process.wait(15.0)     # broken dies at once; fixed drains, then exits
-                record["exited_t"] = ctl.now()
-            finally:
-                stop.set()                 # the clients and the poller stop with the deploy
-
-        roles = [poll_readiness, deploy, *(functools.partial(work, i) for i in range(workers))]
-        traffic.concurrently(lambda role: role(), roles, threads=len(roles))
+        # waits for the exit: broken dies at once; fixed drains, then exits
+        traffic.deploy_under_load(ctl, work, clients=workers, signal_after_s=signal_after_s,
+                                  record=record, poll_s=POLL_S)
     return hook
 
 

@@ -4,15 +4,14 @@ The program is a cluster (package ``internal/cluster``): a balancer on the progr
 address that routes round robin over the instances whose readiness probe passes, a
 supervisor that restarts an instance after 3 failed liveness probes in a row, and two
 instances of the learner's service, each reaching PostgreSQL through a TCP path of its
-own. The load sends 200 req/s for 4 s; the ``during_load`` hook, ``partition``, cuts
-instance 1's path CUT_AT_S into the load and heals it at HEAL_AT_S. What is judged: the
-load generator's answers per time window, and the cluster's own counters (restarts,
-requests routed to each instance), which the learner's code does not publish.
+own. The load sends 200 req/s for 4 s; the ``during_load`` hook
+(``traffic.cluster_partition``) cuts instance 1's path CUT_AT_S into the load and heals it
+at HEAL_AT_S. What is judged: the load generator's answers per time window, and the
+cluster's own counters (restarts, requests routed to each instance), which the learner's
+code does not publish.
 
 Thresholds come from the starter, the solution and the wrong fixes in tests/labs/, run on
 this 2-core machine (local and docker backends); each comment says what was measured."""
-
-import time
 
 from gopitfalls import expectations as expect
 from gopitfalls import traffic
@@ -23,23 +22,8 @@ CUT_AT_S = 0.7     # after the load starts
 HEAL_AT_S = 2.5
 DETECTION_S = 0.8  # the window after the cut (and after the heal) that the checks skip
 
-
-def partition(ctl):
-    """Cut instance 1's path to the database CUT_AT_S into the load, heal it at
-    HEAL_AT_S; the times go to ``run.data`` and the plots."""
-    start = ctl.now()
-    for at, action, label in ((CUT_AT_S, "partition", "instance 1's database cut"),
-                              (HEAL_AT_S, "heal", "healed")):
-        time.sleep(max(0.0, start + at - ctl.now()))
-        answer = traffic.call(f"{ctl.url}/cluster/{action}?instance=1", method="POST",
-                              timeout=2)
-        if answer.status != 200:
-            raise RuntimeError(f"/cluster/{action}: {answer.status or answer.error}")
-        ctl.event(label)
-        ctl.data[action + "_t"] = ctl.now()
-
-
-RUNS = {"lab": RunSpec("lab", overrides={"during_load": partition})}
+RUNS = {"lab": RunSpec("lab", overrides={
+    "during_load": traffic.cluster_partition(CUT_AT_S, HEAL_AT_S)})}
 
 
 def window(run, start, end):

@@ -10,10 +10,6 @@ answer; nothing is read from the program but its exit.
 Thresholds come from the starter, the solution and the wrong fixes in tests/labs/, run on
 this 2-core machine (local and docker backends); each comment says what was measured."""
 
-import functools
-import signal
-import threading
-
 from gopitfalls import expectations as expect
 from gopitfalls import traffic
 from gopitfalls.claims import RunSpec
@@ -29,59 +25,26 @@ SLACK = 1              # customers allowed to miss the signal on a busy machine
 
 
 def outcome_of(answer):
-    """``ok`` (201 and a booking), ``HTTP <status>``, ``refused`` (nothing listens), ``cut``
-    (reset or closed before a whole answer), or why else nothing came."""
+    """``ok`` (201 and a booking), ``HTTP <status>``, or why nothing came (``refused``,
+    ``cut``...)."""
     if answer.status is not None:
         return "ok" if answer.status == 201 and answer.body.startswith(b"booked") else \
             f"HTTP {answer.status}"
-    return answer.failure if answer.failure in ("refused", "cut") else answer.error
+    return traffic.why_no_answer(answer)
 
 
 def deploy_under_load(ctl):
-    rec = ctl.data
-    rec.update(bookings=[], readyz=[], signal_t=None, exited_t=None)
-    ready, stop, lock = threading.Event(), threading.Event(), threading.Lock()
-    inflight = [0]
+    ctl.data["bookings"] = []
 
-    def balancer():
-        while not stop.is_set():
-            t = ctl.now()
-            answer = traffic.call(ctl.url + "/readyz", timeout=1.0)
-            status = answer.status or outcome_of(answer)
-            rec["readyz"].append((t, status))
-            ready.set() if status == 200 else ready.clear()
-            stop.wait(POLL_S)
+    def book(i):
+        return traffic.call(f"{ctl.url}/bookings?show={40 + i}", method="POST", timeout=5.0)
 
-    def customer(i):
-        while not stop.is_set():
-            if not ready.is_set():  # the balancer sends nothing to an instance not ready
-                stop.wait(0.01)
-                continue
-            start = ctl.now()
-            with lock:
-                inflight[0] += 1
-            answer = traffic.call(f"{ctl.url}/bookings?show={40 + i}", method="POST",
-                                  timeout=5.0)
-            with lock:
-                inflight[0] -= 1
-                rec["bookings"].append((start, ctl.now(), outcome_of(answer)))
+    def record(i, start, end, answer):
+        ctl.data["bookings"].append((start, end, outcome_of(answer)))
 
-    def deploy():
-        try:
-            ready.wait(10.0)
-            stop.wait(SIGNAL_AFTER_S)
-            deadline = ctl.now() + 5.0
-            while inflight[0] < CUSTOMERS and ctl.now() < deadline:
-                stop.wait(0.005)
-            rec["signal_t"] = ctl.now()
-            ctl.send_signal(signal.SIGTERM)
-            if ctl.process.wait(EXIT_WAIT_S) is not None:
-                rec["exited_t"] = ctl.now()
-        finally:
-            stop.set()
-
-    roles = [balancer, deploy, *(functools.partial(customer, i) for i in range(CUSTOMERS))]
-    traffic.concurrently(lambda role: role(), roles, threads=len(roles))
+    traffic.deploy_under_load(ctl, book, clients=CUSTOMERS, signal_after_s=SIGNAL_AFTER_S,
+                              record=record, poll_s=POLL_S, in_flight_wait_s=5.0,
+                              exit_wait_s=EXIT_WAIT_S)
 
 
 RUNS = {"lab": RunSpec("lab", overrides={"during_load": deploy_under_load})}

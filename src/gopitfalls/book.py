@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import html
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .course import Lesson, lesson, lessons
+from .nbexec import execute
 from .replay import RECORD_ENV, REPLAY_ENV
-
-CELL_TIMEOUT_S = 300  # as nbval's in pyproject.toml
 
 
 @dataclass
@@ -68,21 +66,10 @@ def write_book(out: Path, slugs: list[str] | None = None, replay: Path | None = 
 
 def _write_page(lsn: Lesson, out: Path, env: dict, replayed: bool) -> Page:
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(lsn.notebook, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(lsn.notebook.parent)}})
-    started, error = time.monotonic(), None
-    try:
-        client.execute(env=env)
-    except CellExecutionError as e:
-        first = (e.evalue or "").strip().splitlines()[:1]
-        error = re.sub(r"\x1b\[[0-9;]*m", "", f"{e.ename}: {''.join(first)}")  # no colours
-    except Exception as e:  # the kernel died or a cell timed out: the book goes on
-        error = f"{type(e).__name__}: {e}".splitlines()[0]
+    started = time.monotonic()
+    nb, error = execute(lsn.notebook, env=env)  # a lesson that fails: the book goes on
     seconds = time.monotonic() - started
     figures = sum(1 for cell in nb.cells if cell.cell_type == "code"
                   for output in cell.get("outputs", ()) if "image/png" in output.get("data", {}))

@@ -104,10 +104,21 @@ def _gpu_chapter(root: Path) -> str:
     for notebook in sorted((root / GPU_LABS).glob("gpu-*.ipynb")):
         intro = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
         title = intro.splitlines()[0].lstrip("# ").strip()
-        shows = first_sentence(intro.split("\n\n")[2].replace("\n", " ")).replace("|", "\\|")
+        shows = first_sentence(_description(intro).replace("\n", " ")).replace("|", "\\|")
         rows.append(f"| [**{title}**]({GPU_LABS}/{notebook.name}): {shows} "
                     f"| {run_time(notebook) or '–'} |")
     return "\n".join(rows)
+
+
+def _description(intro: str) -> str:
+    """The first paragraph of a notebook's introduction that says something: not its
+    heading, not its badge lines (markdown image links, one or more lines of them)."""
+    for paragraph in intro.split("\n\n"):
+        lines = [line.strip() for line in paragraph.strip().splitlines()]
+        if lines and not lines[0].startswith("#") and not all(
+                line.startswith("[![") for line in lines):
+            return paragraph.strip()
+    return ""
 
 
 def course_map(root: Path) -> dict:

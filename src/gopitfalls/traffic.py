@@ -10,6 +10,9 @@ it cannot: requests that differ one from the next, a retrying client, a route au
   schedule (a late call does not push the next one back).
 - :func:`slow_headers`: slowloris clients, each holding a connection with a request head
   it never finishes.
+- :func:`deploy_under_load` and :func:`cluster_partition`: what the health-check and
+  shutdown lessons and their labs do to a service under load (a ``during_load`` hook's work,
+  given the run's ``Control``, which is read by its attributes: it is a layer above).
 
 Requests go through ``http.client`` directly, so no proxy setting of the environment can
 send loopback traffic anywhere else.
@@ -21,11 +24,14 @@ import http.client
 import json
 import resource
 import selectors
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,6 +97,12 @@ def call(url: str, method: str = "GET", *, body: bytes | str | dict | list | Non
                       _failure(err))
     finally:
         conn.close()
+
+
+def why_no_answer(answer: Answer) -> str:
+    """For an answer without a status: ``refused`` (nothing listens), ``cut`` (reset or
+    closed before a whole answer), or the error itself."""
+    return answer.failure if answer.failure in ("refused", "cut") else answer.error
 
 
 def _failure(err: Exception) -> str:
@@ -177,3 +189,80 @@ def slow_headers(url: str, count: int, seconds: float, head: bytes, trickle_s: f
     return {"all connected": all_in, "end": ended,
             "cut": sum(c["cut"] is not None for c in conns.values()),
             "held": [(c["cut"] or ended) - c["opened"] for c in conns.values()]}
+
+
+def deploy_under_load(ctl, request: Callable[[int], Answer], *, clients: int,
+                      signal_after_s: float, record: Callable[[int, float, float, Answer], None],
+                      poll_s: float = 0.05, in_flight_wait_s: float = 10.0,
+                      exit_wait_s: float = 15.0) -> None:
+    """A deploy as a toy load balancer sees it. One thread polls ``/readyz`` every
+    ``poll_s`` (``ctl.data["readyz"]``: (time, status or :func:`why_no_answer`));
+    ``clients`` threads call ``request(i)`` back to back while the last poll said 200 and
+    hand each answer to ``record(i, start, end, answer)`` (one at a time). The deploy waits
+    ``signal_after_s`` after the first 200 and until every client has a request in flight (at
+    most ``in_flight_wait_s`` more: a busy machine can delay that), sends SIGTERM
+    (``ctl.data["signal_t"]``) and waits up to ``exit_wait_s`` for the process to exit
+    (``ctl.data["exited_t"]``, None if it did not); then the clients and the poller stop.
+    Times are on the run's clock (``ctl.now``)."""
+    rec = ctl.data
+    rec.update(readyz=[], signal_t=None, exited_t=None)
+    ready, stop, lock = threading.Event(), threading.Event(), threading.Lock()
+    in_flight = [0]
+
+    def balancer():
+        while not stop.is_set():
+            t = ctl.now()
+            answer = call(ctl.url + "/readyz", timeout=1.0)
+            status = answer.status or why_no_answer(answer)  # no answer: not ready
+            rec["readyz"].append((t, status))
+            ready.set() if status == 200 else ready.clear()
+            stop.wait(poll_s)
+
+    def client(i):
+        while not stop.is_set():
+            if not ready.is_set():  # the balancer sends nothing to an instance not ready
+                stop.wait(0.01)
+                continue
+            start = ctl.now()
+            with lock:
+                in_flight[0] += 1
+            answer = request(i)
+            with lock:
+                in_flight[0] -= 1
+                record(i, start, ctl.now(), answer)
+
+    def deploy():
+        try:
+            ready.wait(10.0)
+            stop.wait(signal_after_s)
+            deadline = ctl.now() + in_flight_wait_s
+            while in_flight[0] < clients and ctl.now() < deadline:
+                stop.wait(0.005)
+            rec["signal_t"] = ctl.now()
+            ctl.send_signal(signal.SIGTERM)
+            if ctl.process.wait(exit_wait_s) is not None:
+                rec["exited_t"] = ctl.now()
+        finally:
+            stop.set()
+
+    roles = [balancer, deploy, *(partial(client, i) for i in range(clients))]
+    concurrently(lambda role: role(), roles, threads=len(roles))
+
+
+def cluster_partition(cut_at_s: float, heal_at_s: float, instance: int = 1):
+    """A ``during_load`` hook for a cluster of go-samples/internal/cluster: cut
+    ``instance``'s path to the database ``cut_at_s`` into the load and give it back at
+    ``heal_at_s`` (POST /cluster/partition, /cluster/heal), marking both on the time axis;
+    their times go to ``run.data`` (``partition_t``, ``heal_t``)."""
+    def hook(ctl):
+        start = ctl.now()
+        for at, action, label in ((cut_at_s, "partition", f"instance {instance}'s database cut"),
+                                  (heal_at_s, "heal", "healed")):
+            time.sleep(max(0.0, start + at - ctl.now()))
+            answer = call(f"{ctl.url}/cluster/{action}?instance={instance}", method="POST",
+                          timeout=2)
+            if answer.status != 200:
+                raise RuntimeError(f"/cluster/{action}: {answer.status or answer.error}")
+            ctl.event(label)
+            ctl.data[action + "_t"] = ctl.now()
+    return hook
