@@ -39,12 +39,29 @@ def test_cli_doctor_and_run():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "go1.27" in out.stdout and "local:  available" in out.stdout
+    assert "gpu:     PyTorch" in out.stdout or "gpu:     PyTorch is not installed" in out.stdout
     out = subprocess.run([sys.executable, "-m", "gopitfalls.cli", "run", "03", "--variant",
                           "fixed", "--backend", "local", "--rate", "50", "--duration-s", "1"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "03-context-goroutine-leak/fixed on local" in out.stdout
     assert "goroutines" in out.stdout and "load: sent 50" in out.stdout
+
+
+def test_doctor_says_where_the_gpu_labs_run(monkeypatch):
+    from importlib import metadata
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", lambda name: "2.13.0+cpu")
+    monkeypatch.setenv("GOPITFALLS_DEVICE", "cpu")
+    if __import__("importlib").util.find_spec("torch"):
+        assert cli.gpu_labs_line(import_torch=True).startswith(
+            "PyTorch 2.13.0+cpu; the GPU labs run on CPU, ")
+    assert "gopitfalls doctor` says which device" in cli.gpu_labs_line(import_torch=False)
+    monkeypatch.setattr(metadata, "version", missing)
+    assert "not installed: labs gpu-01 to gpu-03 need it" in cli.gpu_labs_line(True)
 
 
 def test_lab_serves_the_course_notebooks(tmp_path):

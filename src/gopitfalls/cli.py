@@ -192,6 +192,7 @@ def doctor(start_servers: bool = True) -> bool:
     for name, line in servers.items():
         print(f"{name}: {line}")
         ok = ok and not line.startswith("cannot start")
+    print(f"gpu:     {gpu_labs_line(import_torch=start_servers)}")
     chosen = os.environ.get("GOPITFALLS_BACKEND") or "auto"
     try:
         print(f"backend: {backends.get_backend(None).name} is used (GOPITFALLS_BACKEND={chosen})")
@@ -199,6 +200,25 @@ def doctor(start_servers: bool = True) -> bool:
         print(f"backend: none usable - {exc}")
         ok = False
     return ok
+
+
+def gpu_labs_line(import_torch: bool) -> str:
+    """Where chapter 5's GPU labs run here. Importing PyTorch takes seconds, so the quick
+    version (``import_torch=False``) only says whether it is installed."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return ("PyTorch is not installed: labs gpu-01 to gpu-03 need it (the gpu extra; "
+                "Colab has it), gpu-04 runs without it")
+    if not import_torch:
+        return f"PyTorch {version}; `gopitfalls doctor` says which device the GPU labs use"
+    from .inference import device
+
+    found = device()
+    where = "" if found.kind == "cuda" else " (smaller sizes; every figure says CPU)"
+    return f"PyTorch {version}; the GPU labs run on {found.label}{where}"
 
 
 def _cmd_clean(args) -> int:
