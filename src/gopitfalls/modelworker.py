@@ -15,8 +15,10 @@ first request's time into its parts:
 Endpoints (127.0.0.1 only): ``POST /batch`` ``{"inputs": [{"tokens": [...]}, ...]}`` →
 ``{"outputs": [{"label": n}, ...]}``, padded to the batch's longest input; ``GET /ready``
 (503 until the model is loaded, and warmed up when asked); ``GET /stats`` (the timings,
-``rss_mb``, ``device_mb``, ``oom_errors``). On a GPU a batch that runs out of device
-memory answers 507 and the worker lives on; on the CPU the engine's memory cap kills it.
+``rss_mb``, ``peak_rss_mb``, ``device_mb``, ``peak_device_mb``,
+``oom_errors``). On a GPU a batch that runs
+out of device memory answers 507 and the worker lives on; on the CPU the engine's memory
+cap kills it.
 Each phase is also printed on stdout as one JSON line (``{"phase": ..., "s": ...}``).
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import threading
@@ -123,20 +126,28 @@ class Worker:
         return [{"label": label} for label in self.forward(tokens)]
 
     def stats(self) -> dict:
-        device_mb = 0.0
+        device_mb = peak_device_mb = 0.0
         if self.dev is not None and self.dev.kind == "cuda":
             device_mb = self.torch.cuda.memory_allocated() / 2**20
+            peak_device_mb = self.torch.cuda.max_memory_allocated() / 2**20
         warm = {size: round(statistics.median(ms), 3) for size, ms in self.calls_ms.items()}
         return {"ready": self.ready, "failed": self.failed, "phases": self.phases,
                 "first_call_ms": self.first_call_ms, "warm_ms": warm,
                 "label": self.dev.label if self.dev else None, "batches": self.batches,
                 "oom_errors": self.oom_errors, "rss_mb": round(_rss_mb(), 1),
-                "device_mb": round(device_mb, 1)}
+                "peak_rss_mb": round(_peak_rss_mb(), 1),
+                "device_mb": round(device_mb, 1), "peak_device_mb": round(peak_device_mb, 1)}
 
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    """The most resident memory this process has held (the kernel's high-water mark: a
+    batch's peak, which a poll of rss_mb may miss)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def handler(worker: Worker) -> type[BaseHTTPRequestHandler]:

@@ -147,7 +147,10 @@ class WorkerProcess:
             if not self.alive():
                 raise RuntimeError("the model worker died while loading: "
                                    + " / ".join(self.lines[-5:]))
-            status, body = self.get("/ready")
+            try:
+                status, body = self.get("/ready")
+            except (TimeoutError, urllib.error.URLError):  # busy importing PyTorch: ask again
+                continue
             if status == 200:
                 return time.time() - self.started
             if body.get("failed"):
@@ -215,6 +218,13 @@ def serve(batching: Batching, load: Load, worker: WorkerProcess, *, label: str =
           progress: str | None = "live", limits: Limits | None = None,
           baseline_s: float = 0.3, cooldown_s: float = 0.5) -> Served:
     """Run the gateway with ``batching`` in front of a running ``worker`` under ``load``."""
+    return _serve(batching, load, worker, label=label, progress=progress, limits=limits,
+                  baseline_s=baseline_s, cooldown_s=cooldown_s)
+
+
+def _serve(batching: Batching, load: Load, worker: WorkerProcess, *, label: str,
+           progress: str | None, limits: Limits | None, baseline_s: float,
+           cooldown_s: float, during_load=None) -> Served:
     label = label or batching.name
     if progress == "live":
         progress = LivePlot(METRICS, f"{label} ({device_label()}): live") \
@@ -222,7 +232,8 @@ def serve(batching: Batching, load: Load, worker: WorkerProcess, *, label: str =
     result = run(_gateway(), label=label, backend="local", load=load,
                  env={**batching.env(), "WORKER_URL": worker.url},
                  limits=limits or Limits(memory_mb=512, nofile=65536, timeout_s=600),
-                 baseline_s=baseline_s, cooldown_s=cooldown_s, progress=progress)
+                 baseline_s=baseline_s, cooldown_s=cooldown_s, progress=progress,
+                 during_load=during_load)
     result.params["batching"] = asdict(batching)
     stats = worker.stats() if worker.alive() else None
     return Served(batching, result, stats, None if worker.alive() else worker.stop(), label)
@@ -248,3 +259,141 @@ def infer_load(body: str, **fields) -> Load:
 def device_label() -> str:
     """What every figure carries: "CPU, 2 cores" or "GPU: <name>"."""
     return inference.device().label
+
+
+# ---- lab gpu-03
+# The event serve_watched marks on the run's time axis ("killed..." is drawn as a kill).
+WORKER_KILLED = "killed: the model worker"
+# What lab gpu-03 plots live: answers, latency, the queue and the worker's memory.
+ADMISSION_METRICS = ["load:ok", "load:p99_ms", "expvar.queue_length", "expvar.worker_rss_mb"]
+
+
+def serve_watched(batching: Batching, load: Load, worker: WorkerProcess, *, label: str = "",
+                  progress: str | None = "live") -> Served:
+    """:func:`serve`, watched as a client would: one request sent every half second until
+    the gateway turns one away records what a client then gets, in ``run.data["rejected"]``
+    (``{"t", "status", "retry_after"}``; absent if none was); and when the worker died, the
+    moment the gateway lost it is marked on the run (the event :data:`WORKER_KILLED`)."""
+    if progress == "live":
+        progress = LivePlot(ADMISSION_METRICS, f"{label or batching.name} "
+                            f"({device_label()}): live") if in_notebook() else None
+
+    def ask(control) -> None:
+        started = time.time()
+        while "rejected" not in control.data and time.time() - started < load.duration_s:
+            status, retry_after = _post(control.url + load.path, load.body or "")
+            if status in (429, 503):
+                control.data["rejected"] = {"t": round(control.now(), 2), "status": status,
+                                            "retry_after": retry_after}
+            time.sleep(0.2)
+
+    served = _serve(batching, load, worker, label=label, progress=progress, limits=None,
+                    baseline_s=0.3, cooldown_s=0.5, during_load=ask)
+    if served.worker_died:
+        # The gateway polls the worker every 100 ms: it was lost when worker_up last fell
+        # to 0 (a poll can also time out while the worker is busy; it came back then).
+        ts, up = served.run.series("expvar.worker_up")
+        lost = [t for t, u, before in zip(ts[1:], up[1:], up, strict=False) if not u and before]
+        if lost:
+            served.run.events.append((lost[-1], WORKER_KILLED))
+            served.run.events.sort()
+    return served
+
+
+def _post(url: str, body: str) -> tuple[int | None, str | None]:
+    """One inference request, sent in a thread of its own so a slow answer does not hold
+    up the watch: its status and Retry-After (None, None while it has not come back)."""
+    import threading
+
+    answer: list[tuple[int, str | None]] = []
+
+    def send() -> None:
+        request = urllib.request.Request(url, data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer.append((response.status, response.headers.get("Retry-After")))
+        except urllib.error.HTTPError as error:
+            answer.append((error.code, error.headers.get("Retry-After")))
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    thread.join(0.3)
+    return answer[0] if answer else (None, None)
+
+
+def errors_per_s(run: Run) -> tuple[list[float], list[float]]:
+    """Failed requests (any status but 2xx/3xx, or no answer) per second, per interval of
+    the load generator: times and rates."""
+    rows = [r for r in run.load if r.get("type") != "summary"]
+    points = []
+    for before, row in zip([None, *rows], rows, strict=False):
+        dt = row["t"] - before["t"] if before else row["t"] - (run.event_time("load start") or 0)
+        if dt > 0:
+            points.append((row["t"], (row["done"] - row["ok"]) / dt))
+    return [t for t, _ in points], [v for _, v in points]
+
+
+def kill_time(run: Run) -> float | None:
+    """When the gateway lost its worker (run time; :func:`serve_watched`), or None."""
+    return run.event_time(WORKER_KILLED)
+
+
+def plot_admission(runs: dict[str, Served], memory_mb: int, title: str,
+                   memory: str = "worker_rss_mb"):
+    """Errors/s, p99, the worker's memory (``memory``: its RSS, or ``worker_device_mb`` on a
+    GPU) against its cap, and the queue over time, each run aligned on the start of its
+    load, the moment the gateway lost its worker dotted."""
+    from .plots import figure
+
+    def series(run: Run, what: str):
+        if what == "errors":
+            return errors_per_s(run)
+        if what == "p99_ms":
+            return run.series("p99_ms", "load")
+        return run.series(f"expvar.{what}")
+
+    def draw(ax, panel, what, _color):
+        for name, served in runs.items():
+            shift = served.run.event_time("load start") or 0.0
+            ts, vs = series(served.run, what)
+            line, = ax.plot([t - shift for t in ts], vs, label=name, linewidth=1.6)
+            killed = kill_time(served.run)
+            if killed is not None:
+                ax.axvline(killed - shift, color=line.get_color(), linewidth=2, linestyle=":")
+        if what == memory:
+            ax.axhline(memory_mb, color="black", linewidth=1, linestyle="--")
+            ax.annotate("memory cap", (0, memory_mb), textcoords="offset points",
+                        xytext=(2, -10), fontsize=8)
+        if what == "errors":
+            ax.legend(frameon=False, fontsize=8, loc="upper left")
+
+    panels = {"errors per s": "errors", "p99 (ms)": "p99_ms",
+              f"worker {'RSS' if memory == 'worker_rss_mb' else 'device memory'} (MB)": memory,
+              "queue length": "queue_length"}
+    return figure(draw, panels, title=title, xlabel="seconds since load started",
+                  sharey=False, size=(15, 3.6))
+
+
+def peak_memory_mb(stats: dict) -> float:
+    """The most memory the worker has held where its batches live: device memory on a
+    GPU, resident memory on the CPU (from its /stats)."""
+    return stats["peak_device_mb"] if stats.get("label", "").startswith("GPU") \
+        else stats["peak_rss_mb"]
+
+
+def measure_batch(worker: WorkerProcess, length: int, size: int = 16) -> dict:
+    """One input, then one batch of ``size`` inputs of ``length`` tokens, straight to the
+    worker: its peak memory after each, the memory one more input costs, and the batch's
+    items per second."""
+    worker.infer([inference.tokens(length)])
+    one = peak_memory_mb(worker.stats())
+    started = time.perf_counter()
+    worker.infer([inference.tokens(length, seed) for seed in range(size)])
+    seconds = time.perf_counter() - started
+    many = peak_memory_mb(worker.stats())
+    return {"peak after 1 input (MB)": one, f"peak after {size} inputs (MB)": many,
+            "MB per input": round((many - one) / (size - 1), 1),
+            "items/s": round(size / seconds, 1)}
