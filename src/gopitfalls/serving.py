@@ -1,6 +1,7 @@
-"""Layer 10 (beside the course, where it finds the gateway): an inference service for the GPU labs (chapter 5), made of
-the Go gateway in ``labs/gpu/gateway`` (the dynamic batcher) in front of one model worker
-(:mod:`.modelworker`, PyTorch), driven by the engine's load generator.
+"""Layer 10 (beside the course, where it finds the gateway): an inference service for the
+GPU labs (chapter 5), made of the Go gateway in ``labs/gpu/gateway`` (the dynamic batcher)
+in front of one model worker (:mod:`.modelworker`, PyTorch), driven by the engine's load
+generator.
 
 The worker runs under the local backend with the engine's memory cap (an RSS watchdog: a
 CPU batch that grows past it is killed, as a GPU's would fail with out-of-memory); the
@@ -35,7 +36,7 @@ from .plots import LivePlot, in_notebook
 GATEWAY = Path("labs") / "gpu" / "gateway"
 
 # What the live plot of a serving run shows.
-METRICS = ["load.ok/s", "load.p99_ms", "expvar.queue_length", "expvar.worker_rss_mb"]
+METRICS = ["load:ok", "load:p99_ms", "expvar.queue_length", "expvar.worker_rss_mb"]
 
 
 @dataclass(frozen=True)
@@ -265,9 +266,6 @@ def device_label() -> str:
 # The event serve_watched marks on the run's time axis ("killed..." is drawn as a kill).
 WORKER_KILLED = "killed: the model worker"
 # What lab gpu-03 plots live: answers, latency, the queue and the worker's memory.
-ADMISSION_METRICS = ["load:ok", "load:p99_ms", "expvar.queue_length", "expvar.worker_rss_mb"]
-
-
 def serve_watched(batching: Batching, load: Load, worker: WorkerProcess, *, label: str = "",
                   progress: str | None = "live") -> Served:
     """:func:`serve`, watched as a client would: one request sent every half second until
@@ -275,7 +273,7 @@ def serve_watched(batching: Batching, load: Load, worker: WorkerProcess, *, labe
     (``{"t", "status", "retry_after"}``; absent if none was); and when the worker died, the
     moment the gateway lost it is marked on the run (the event :data:`WORKER_KILLED`)."""
     if progress == "live":
-        progress = LivePlot(ADMISSION_METRICS, f"{label or batching.name} "
+        progress = LivePlot(METRICS, f"{label or batching.name} "
                             f"({device_label()}): live") if in_notebook() else None
 
     def ask(control) -> None:
