@@ -265,7 +265,6 @@ def device_label() -> str:
 # ---- lab gpu-03
 # The event serve_watched marks on the run's time axis ("killed..." is drawn as a kill).
 WORKER_KILLED = "killed: the model worker"
-# What lab gpu-03 plots live: answers, latency, the queue and the worker's memory.
 def serve_watched(batching: Batching, load: Load, worker: WorkerProcess, *, label: str = "",
                   progress: str | None = "live") -> Served:
     """:func:`serve`, watched as a client would: one request sent every half second until
@@ -395,3 +394,72 @@ def measure_batch(worker: WorkerProcess, length: int, size: int = 16) -> dict:
     return {"peak after 1 input (MB)": one, f"peak after {size} inputs (MB)": many,
             "MB per input": round((many - one) / (size - 1), 1),
             "items/s": round(size / seconds, 1)}
+
+
+# ---- lab gpu-02: the cold start, measured once and kept for gpu-04's simulation
+
+# What gpu-04 adds to the in-server part: the pod scheduled, the image pulled from the node's
+# cache and the container started, assumed (a cached image starts in tens of seconds; a
+# pull of several GB takes minutes, which this figure leaves out).
+INFRA_COLD_START_S = 45.0
+ASSUMED_COLD_START_S = 60.0  # the whole cold start, when nothing here can be measured
+
+
+def first_answer(worker: WorkerProcess) -> dict:
+    """Wait for ``worker`` (just started) to be ready, send it one request of one item at
+    once: its cold start split into parts, in seconds since the process started."""
+    ready_s = worker.wait_ready()
+    started = time.time()
+    worker.infer([list(range(inference.device().sizes.tokens))])
+    request_s = time.time() - started
+    phases = {p["phase"]: p["s"] for _, p in worker.phases}
+    # The interpreter and the worker's own imports, before its clock (STARTED) began.
+    ready_at = next(t for t, p in worker.phases if p["phase"] == "ready")
+    return {"label": device_label(), "warmup": worker.spec.warmup,
+            "process_start_s": round(ready_at - phases["ready"], 4),
+            "import_s": phases["import_s"], "device_init_s": phases["device_init_s"],
+            "model_load_s": phases["model_load_s"], "warmup_s": phases.get("warmup_s", 0.0),
+            "ready_s": round(ready_s, 4), "first_request_s": round(request_s, 4),
+            "first_answer_s": round(ready_s + request_s, 4)}
+
+
+def cold_start_file() -> Path:
+    from .toolchain import cache_root
+
+    return cache_root() / "gpu" / "cold-start.json"
+
+
+def save_cold_start(measured: dict) -> Path:
+    """Keep a :func:`first_answer` measurement for lab gpu-04 (in the course's cache)."""
+    path = cold_start_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(measured, indent=1))
+    return path
+
+
+def load_cold_start() -> dict | None:
+    try:
+        return json.loads(cold_start_file().read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def calibrated_cold_start(measure: bool = True) -> tuple[float, str]:
+    """gpu-04's cold start: the assumed infrastructure part plus the in-server part that
+    gpu-02 saved, or measured now (a cold worker to its first answer) when PyTorch is
+    installed; else the whole of it assumed. The seconds, and a sentence saying which."""
+    import importlib.util
+
+    saved = load_cold_start()
+    source = "measured by lab gpu-02"
+    if saved is None and measure and importlib.util.find_spec("torch") is not None:
+        with WorkerProcess(Worker()) as worker:
+            saved = save_cold_start(first_answer(worker)) and load_cold_start()
+        source = "measured just now"
+    if saved is None:
+        return ASSUMED_COLD_START_S, (f"cold start {ASSUMED_COLD_START_S:.0f} s, all assumed "
+                                      f"(PyTorch is not installed, so nothing was measured)")
+    total = round(INFRA_COLD_START_S + saved["first_answer_s"], 1)
+    return total, (f"cold start {total:g} s = {INFRA_COLD_START_S:.0f} s assumed (pod, "
+                   f"cached image, container) + {saved['first_answer_s']:.1f} s in the server, "
+                   f"{source} ({saved['label']}: process start to first answer)")
