@@ -77,18 +77,22 @@ def test_a_batcher_under_16_clients_forms_batches_of_more_than_one_and_at_most_1
     assert max(formed) <= 16 and sum(k * v for k, v in formed.items()) == CLIENTS * EACH
 
 
+def test_with_more_clients_waiting_than_max_batch_no_batch_is_larger(worker):
+    sizes, counters = answers(worker, max_batch=4)
+    assert {int(s) for s in sizes} <= {1, 2, 3, 4} and "4" in sizes, sizes
+    assert max(int(k) for k in counters["batch_sizes"]) == counters["largest_batch"] == 4
+
+
 def test_the_device_monitor_samples_only_on_a_gpu(monkeypatch):
+    readings = iter([(40.0, 1000.0), (80.0, 3000.0)] + [(60.0, 2000.0)] * 10000)
+    monkeypatch.setattr(serving.DeviceMonitor, "sample", lambda self: next(readings))
     with serving.DeviceMonitor(every_s=0.01) as cpu:
-        pass
-    assert cpu.samples == [] and cpu.summary() is None
+        time.sleep(0.1)
+    assert cpu.samples == [] and cpu.summary() is None, "on the CPU it samples nothing"
     gpu = inference.Device("cuda", "a stand-in", inference.GPU_SIZES, None)
     monkeypatch.setattr(inference, "device", lambda: gpu)
-    readings = iter([(40.0, 1000.0), (80.0, 3000.0)] + [(60.0, 2000.0)] * 1000)
-    monkeypatch.setattr(serving.DeviceMonitor, "sample", lambda self: next(readings))
     with serving.DeviceMonitor(every_s=0.01) as monitor:
-        while len(monitor.samples) < 2:
-            time.sleep(0.01)
-    assert monitor.samples[:2] == [(monitor.samples[0][0], 40.0, 1000.0),
-                                   (monitor.samples[1][0], 80.0, 3000.0)]
+        time.sleep(0.2)
+    assert [(u, mb) for _, u, mb in monitor.samples[:2]] == [(40.0, 1000.0), (80.0, 3000.0)]
     summary = monitor.summary()
     assert summary["GPU util % (max)"] == 80 and summary["GPU memory MB (max)"] == 3000
