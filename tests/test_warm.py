@@ -10,6 +10,9 @@ from gopitfalls import warm as warming
 from gopitfalls.build import BuildError
 from gopitfalls.course import lessons
 from gopitfalls.labs import load_labs
+from gopitfalls.serving import GATEWAY
+
+from .conftest import ROOT
 
 
 def test_it_builds_every_program_in_the_flavours_the_runs_use():
@@ -25,6 +28,7 @@ def test_it_builds_every_program_in_the_flavours_the_runs_use():
         assert (the_lab.folder, False) in targets or (the_lab.folder, True) in targets
     assert {label for label, *_ in warming.targets()} >= {f"engine tool {t}"
                                                           for t in warming.TOOLS}
+    assert (ROOT / GATEWAY, False) in targets, "the GPU labs' gateway, as serving.serve runs it"
 
 
 def test_a_program_that_does_not_compile_is_reported_not_raised(monkeypatch):

@@ -463,3 +463,86 @@ def calibrated_cold_start(measure: bool = True) -> tuple[float, str]:
     return total, (f"cold start {total:g} s = {INFRA_COLD_START_S:.0f} s assumed (pod, "
                    f"cached image, container) + {saved['first_answer_s']:.1f} s in the server, "
                    f"{source} ({saved['label']}: process start to first answer)")
+
+
+# ---- lab gpu-01
+
+
+class DeviceMonitor:
+    """The GPU's utilization (%) and memory in use (MB, the whole device's: the model
+    lives in the worker process), sampled every ``every_s`` while the block runs: from
+    ``nvidia-smi`` where it is installed, else from PyTorch (``torch.cuda.utilization()``,
+    which needs pynvml, and ``torch.cuda.mem_get_info()``). On the CPU it samples nothing:
+    ``samples`` stays empty and :meth:`summary` is None."""
+
+    def __init__(self, every_s: float = 0.2):
+        self.every_s = every_s
+        self.samples: list[tuple[float, float | None, float]] = []  # (t, util %, MB)
+        self._stop = None
+
+    def sample(self) -> tuple[float | None, float]:
+        import shutil
+        import subprocess
+
+        if shutil.which("nvidia-smi"):
+            out = subprocess.run(["nvidia-smi", "-i", "0", "--format=csv,noheader,nounits",
+                                  "--query-gpu=utilization.gpu,memory.used"],
+                                 capture_output=True, text=True, timeout=5, check=True).stdout
+            util, used = (float(x) for x in out.split(","))
+            return util, used
+        import torch
+
+        try:
+            util = float(torch.cuda.utilization(0))
+        except Exception:  # no pynvml: memory only
+            util = None
+        free, total = torch.cuda.mem_get_info(0)
+        return util, (total - free) / 2**20
+
+    def _loop(self) -> None:
+        started = time.monotonic()
+        while not self._stop.wait(self.every_s):
+            try:
+                self.samples.append((time.monotonic() - started, *self.sample()))
+            except Exception:  # a sample that failed is skipped, not fatal to the run
+                pass
+
+    def __enter__(self) -> DeviceMonitor:
+        import threading
+
+        if inference.device().kind == "cuda":
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+
+    def summary(self) -> dict | None:
+        if not self.samples:
+            return None
+        utils = [u for _, u, _ in self.samples if u is not None]
+        return {"GPU util % (mean)": round(sum(utils) / len(utils)) if utils else "n/a",
+                "GPU util % (max)": round(max(utils)) if utils else "n/a",
+                "GPU memory MB (max)": round(max(mb for *_, mb in self.samples))}
+
+
+def plot_sweep(curves: dict[str, list[Served]], concurrencies: list[int], title: str = ""):
+    """Answered/s and p99 against concurrency, one line per setting (each a :func:`sweep`
+    over ``concurrencies``); the title carries the device's label."""
+    from .plots import figure
+
+    def draw(ax, panel, _data, _color):
+        for name, runs in curves.items():
+            ax.plot(concurrencies, [s.row()[panel] for s in runs], marker="o",
+                    label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(concurrencies, [str(c) for c in concurrencies])
+        ax.legend(frameon=False, fontsize=8)
+
+    return figure(draw, dict.fromkeys(["answered/s", "p99 ms"]), sharey=False,
+                  xlabel="concurrency (clients sending back to back)",
+                  title=f"{title or 'no batching vs dynamic batching'} ({device_label()})")

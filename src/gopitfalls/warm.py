@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .build import TOOLS_DIR, BuildError, build
-from .course import lessons
+from .course import course_root, lessons
 from .labs import load_labs
+from .serving import GATEWAY
 from .toolchain import cache_root
 
 TOOLS = ("loadgen", "upstream", "logsink")
@@ -43,6 +44,9 @@ def targets() -> list[tuple[str, Path, bool, bool]]:
         for race in sorted(races):
             found.setdefault((the_lab.folder, race, True),
                              f"lab {slug}" + (" (race)" if race else ""))
+    gateway = course_root() / GATEWAY  # the GPU labs' batcher (serving.serve runs it)
+    if gateway.is_dir():  # a learner's copy laid out before the GPU labs has none
+        found[(gateway, False, True)] = "GPU labs' gateway"
     return [(label, folder, race, probe) for (folder, race, probe), label in found.items()]
 
 
