@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -73,37 +71,6 @@ def ceiling(dev) -> dict:
             for size in dev.sizes.batch_sizes}
 
 
-class DeviceSampler:
-    """Samples the GPU's utilization (%) every 100 ms while it runs (CUDA only)."""
-
-    def __init__(self, dev):
-        self.dev, self.samples, self._stop = dev, [], threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        import torch
-
-        while not self._stop.wait(0.1):
-            try:
-                self.samples.append(torch.cuda.utilization(0))
-            except Exception:  # no NVML: say nothing rather than guess
-                return
-
-    def __enter__(self):
-        if self.dev.kind == "cuda":
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-
-    def summary(self) -> dict | None:
-        if not self.samples:
-            return None
-        return {"mean_pct": round(statistics.mean(self.samples), 1),
-                "max_pct": max(self.samples), "samples": len(self.samples)}
-
-
 def batching(dev, duration_s: float) -> dict:
     batched = serving.Batching(max_batch=max(dev.sizes.batch_sizes), max_delay_ms=10)
     body = inference.request_body(dev.sizes.tokens)
@@ -113,15 +80,15 @@ def batching(dev, duration_s: float) -> dict:
         for name, setting in (("no batching", serving.NO_BATCHING), ("batching", batched)):
             rows = []
             for concurrency in dev.sizes.concurrency:
-                with DeviceSampler(dev) as sampler:
+                with serving.DeviceMonitor() as monitor:
                     served = serving.serve(setting, serving.infer_load(
                         body, concurrency=concurrency, duration_s=duration_s), w,
                         progress=None)
                 row = {"concurrency": concurrency, **served.row(),
                        "batch_sizes": served.batch_sizes,
                        "worker_device_mb_peak": served.run.peak("expvar.worker_device_mb")}
-                if sampler.summary():
-                    row["gpu_utilization"] = sampler.summary()
+                if monitor.summary():
+                    row["gpu"] = monitor.summary()
                 rows.append(row)
                 print(name, row, flush=True)
             result[name] = rows
@@ -138,63 +105,53 @@ def cold_start(dev) -> dict:
     result = {}
     for warmup in (False, True):
         with serving.WorkerProcess(serving.Worker(warmup=warmup, max_batch=max_batch)) as w:
-            ready_s = w.wait_ready()
-            sent = time.time()
-            w.infer([inference.tokens(dev.sizes.tokens)])
-            first_answer_s = time.time() - w.started
-            first_request_ms = (time.time() - sent) * 1000
+            anatomy = serving.first_answer(w)  # the cold start, split into its parts
             for size in dev.sizes.batch_sizes:  # each shape once cold, then warm
                 for seed in range(4):
                     w.infer([inference.tokens(dev.sizes.tokens, seed)] * size)
             stats = w.stats()
             result["warm-up" if warmup else "no warm-up"] = {
-                "ready_s": round(ready_s, 3), "first_answer_s": round(first_answer_s, 3),
-                "first_request_after_ready_ms": round(first_request_ms, 2),
-                "phases": stats["phases"], "first_call_ms": stats["first_call_ms"],
-                "warm_ms": stats["warm_ms"]}
+                **anatomy, "first_call_ms": stats["first_call_ms"], "warm_ms": stats["warm_ms"]}
             print("cold start", warmup, result["warm-up" if warmup else "no warm-up"],
                   flush=True)
     return result
 
 
 def admission(dev, duration_s: float) -> dict:
-    long_tokens = 16 * dev.sizes.tokens  # CPU 512, GPU 2048: attention grows with length
-    body = inference.request_body(long_tokens)
-    if dev.kind == "cuda":
-        worker = serving.Worker(max_batch=8, device_memory_mb=4096, memory_mb=16384)
-    else:
-        worker = serving.Worker(max_batch=8, memory_mb=1024)
-    result = {"long_tokens": long_tokens, "worker": {"memory_mb": worker.memory_mb,
-                                                     "device_memory_mb": worker.device_memory_mb}}
-    with serving.WorkerProcess(worker) as w:  # capacity at the long length, batches of 8
+    """Lab gpu-03's two runs, sized as the lab sizes them: long inputs at 4 x what the
+    worker serves, unbounded vs MAX_BATCH from memory (70 % of the budget) and MAX_QUEUE
+    from a 2 s wait."""
+    long_tokens, budget_mb = (1024, 4096) if dev.kind == "cuda" else (512, 1024)
+    worker = (serving.Worker(device_memory_mb=budget_mb, memory_mb=16384)
+              if dev.kind == "cuda" else serving.Worker(memory_mb=budget_mb))
+    with serving.WorkerProcess(worker) as w:
         w.wait_ready()
-        w.infer([inference.tokens(long_tokens)] * 8)
-        started = time.perf_counter()
-        w.infer([inference.tokens(long_tokens)] * 8)
-        capacity = 8 / (time.perf_counter() - started)
-    result["capacity_per_s"] = round(capacity, 1)
-    rate = max(4.0, 4 * capacity)
-    for name, setting in (("unbounded", serving.Batching(max_batch=0, max_delay_ms=10)),
-                          ("bounded", serving.Batching(max_batch=8, max_delay_ms=10,
-                                                       max_queue=int(2 * capacity) + 8))):
+        measured = serving.measure_batch(w, long_tokens)
+    max_batch = max(1, int((0.7 * budget_mb - measured["peak after 1 input (MB)"])
+                           / max(measured["MB per input"], 1e-3)))
+    max_queue = max(1, int(2.0 * measured["items/s"]))
+    rate = 4 * measured["items/s"]
+    result = {"long_tokens": long_tokens, "budget_mb": budget_mb, "measured": measured,
+              "max_batch": max_batch, "max_queue": max_queue, "rate_per_s": rate}
+    body = inference.request_body(long_tokens)
+    for name, setting in (("unbounded", serving.Batching(max_batch=0, max_queue=0)),
+                          ("bounded", serving.Batching(max_batch=max_batch,
+                                                       max_queue=max_queue))):
         with serving.WorkerProcess(worker) as w:
             w.wait_ready()
-            served = serving.serve(setting, serving.infer_load(
-                body, rate=rate, duration_s=duration_s, timeout_s=15.0), w, progress=None)
+            served = serving.serve_watched(setting, serving.infer_load(
+                body, rate=rate, duration_s=duration_s), w, label=name, progress=None)
             summary = served.run.load_summary or {}
-            last = served.run.samples[-1]["expvar"] if served.run.samples else {}
             result[name] = {
                 **served.row(), "status": summary.get("status"),
-                "error_kinds": summary.get("errors"),
-                "worker_died": served.worker_died,
+                "max_ms": summary.get("max_ms"), "worker_died": served.worker_died,
                 "worker_killed_by": str(served.worker_exit.killed_by)
                 if served.worker_exit else None,
                 "worker_oom_errors": (served.worker_stats or {}).get("oom_errors"),
-                "largest_batch": last.get("largest_batch"),
-                "worker_rss_mb_peak": served.run.peak("expvar.worker_rss_mb"),
-                "worker_device_mb_peak": served.run.peak("expvar.worker_device_mb")}
+                "worker_peak_mb": serving.peak_memory_mb(served.worker_stats)
+                if served.worker_stats else None,
+                "largest_batch": max(served.batch_sizes, default=0)}
             print("admission", name, result[name], flush=True)
-    result["rate_per_s"] = rate
     return result
 
 
@@ -220,8 +177,7 @@ def main() -> None:
     sections = {"ceiling": lambda: ceiling(dev),
                 "batching": lambda: batching(dev, args.duration),
                 "cold_start": lambda: cold_start(dev),
-                # Long enough for the unbounded queue to grow past the memory budget.
-                "admission": lambda: admission(dev, 3 * args.duration)}
+                "admission": lambda: admission(dev, 4.0)}  # the lab's 4 s
     for name, measure in sections.items():
         if args.only is not None and name not in args.only:
             continue
