@@ -62,11 +62,8 @@ def use_prebuilt(folder: Path) -> None:
 
 
 def ceiling(dev) -> dict:
-    import torch
-
     net = inference.model(dev)
-    if dev.kind == "cpu":
-        torch.set_num_threads(max(1, inference.cores() - 1))  # as the worker does
+    inference.use_worker_threads(dev)
     return {str(size): round(inference.items_per_second(dev, net, size, seconds=1.0), 1)
             for size in dev.sizes.batch_sizes}
 

@@ -73,6 +73,17 @@ def device(prefer: str | None = None) -> Device:
     return Device("cpu", f"{count} core{'s' if count != 1 else ''}", CPU_SIZES, version)
 
 
+def use_worker_threads(dev: Device) -> None:
+    """PyTorch's threads as the model worker sets them: on the CPU one core is left to the
+    gateway and the load generator, which share the machine (PyTorch's threads spin while
+    they wait and would starve them). Anything that measures the model beside the worker's
+    figures uses the same."""
+    if dev.kind == "cpu":
+        import torch
+
+        torch.set_num_threads(max(1, cores() - 1))
+
+
 VOCABULARY = 1000  # token ids a request may hold: 0 .. VOCABULARY - 1
 CLASSES = 10  # the model answers one of these per input
 

@@ -48,6 +48,7 @@ class Worker:
         self.first_call_ms: dict[int, float] = {}
         self.calls_ms: dict[int, list[float]] = {}
         self.ready = False
+        self.settled = threading.Event()  # set once loading has ended, loaded or failed
         self.failed: str | None = None
         self.oom_errors = 0
         self.batches = 0
@@ -72,10 +73,7 @@ class Worker:
             self.torch = torch
             t = self.phase("import_s", t)
             self.dev = inference.device(self.device_name)
-            if self.dev.kind == "cpu":
-                # Leave a core to the gateway and the load generator, which share the
-                # machine: PyTorch's threads spin while they wait and would starve them.
-                torch.set_num_threads(max(1, inference.cores() - 1))
+            inference.use_worker_threads(self.dev)
             torch.zeros(1, device=self.dev.kind)  # the device's first allocation
             if self.dev.kind == "cuda":
                 torch.cuda.synchronize()
@@ -97,6 +95,8 @@ class Worker:
             self.failed = f"{type(exc).__name__}: {exc}"
             print(f"modelworker: the model did not load: {self.failed}", file=sys.stderr,
                   flush=True)
+        finally:
+            self.settled.set()
 
     def forward(self, tokens) -> list[int]:
         """One forward pass (under the lock), timed per batch size."""
@@ -115,8 +115,7 @@ class Worker:
         return labels
 
     def infer(self, inputs: list[dict]) -> list[dict]:
-        while not (self.ready or self.failed):  # a batch that comes early waits
-            time.sleep(0.005)
+        self.settled.wait()  # a batch that comes early waits for the model
         if self.failed:
             raise RuntimeError(self.failed)
         rows = [list(item["tokens"])[:MAX_TOKENS] or [0] for item in inputs]

@@ -17,14 +17,13 @@ gpu-02 times its cold start).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import inference
+from . import inference, traffic
 from .backends import Exit, Limits, get_backend
 from .build import Binary
 from .course import course_root
@@ -101,8 +100,6 @@ class WorkerProcess:
         # The worker imports this package: from where this process imported it.
         env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
                "PYTHONUNBUFFERED": "1"}
-        import os
-
         if os.environ.get("GOPITFALLS_DEVICE"):
             env["GOPITFALLS_DEVICE"] = os.environ["GOPITFALLS_DEVICE"]
         limits = Limits(memory_mb=spec.memory_mb, nofile=4096, timeout_s=1800)
@@ -126,20 +123,20 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def get(self, path: str, timeout: float = 2.0) -> tuple[int, dict]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+    def get(self, path: str, timeout: float = 2.0) -> tuple[int | None, dict | None]:
+        """GET one of the worker's paths: its status and JSON body (None, None when no
+        answer came: it is busy importing PyTorch, or gone)."""
+        answer = traffic.call(self.url + path, timeout=timeout)
+        return answer.status, answer.json()
 
     def infer(self, inputs: list[list[int]], timeout: float = 120.0) -> dict:
         """One batch straight to the worker (no gateway): its answer."""
-        body = json.dumps({"inputs": [{"tokens": t} for t in inputs]}).encode()
-        request = urllib.request.Request(self.url + "/batch", data=body,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.load(response)
+        answer = traffic.call(self.url + "/batch", "POST", timeout=timeout,
+                              body={"inputs": [{"tokens": t} for t in inputs]})
+        if answer.status != 200:
+            raise RuntimeError(f"the model worker answered {answer.status or answer.error}: "
+                               f"{answer.text[:200]}")
+        return answer.json()
 
     def wait_ready(self) -> float:
         """Wait until /ready answers 200; the seconds since the worker started."""
@@ -148,20 +145,20 @@ class WorkerProcess:
             if not self.alive():
                 raise RuntimeError("the model worker died while loading: "
                                    + " / ".join(self.lines[-5:]))
-            try:
-                status, body = self.get("/ready")
-            except (TimeoutError, urllib.error.URLError):  # busy importing PyTorch: ask again
-                continue
+            status, body = self.get("/ready")  # None while it is busy importing PyTorch
             if status == 200:
                 return time.time() - self.started
-            if body.get("failed"):
+            if body and body.get("failed"):
                 raise RuntimeError(f"the model worker could not load its model: "
                                    f"{body['failed']}")
             time.sleep(0.05)
         raise TimeoutError(f"the model worker was not ready in {self.spec.ready_timeout_s} s")
 
     def stats(self) -> dict:
-        return self.get("/stats")[1]
+        status, body = self.get("/stats")
+        if body is None:
+            raise RuntimeError(f"the model worker did not answer /stats (status {status})")
+        return body
 
     def stop(self) -> Exit:
         if self.exit is None:
@@ -217,15 +214,9 @@ def _gateway() -> Path:
 
 def serve(batching: Batching, load: Load, worker: WorkerProcess, *, label: str = "",
           progress: str | None = "live", limits: Limits | None = None,
-          baseline_s: float = 0.3, cooldown_s: float = 0.5) -> Served:
-    """Run the gateway with ``batching`` in front of a running ``worker`` under ``load``."""
-    return _serve(batching, load, worker, label=label, progress=progress, limits=limits,
-                  baseline_s=baseline_s, cooldown_s=cooldown_s)
-
-
-def _serve(batching: Batching, load: Load, worker: WorkerProcess, *, label: str,
-           progress: str | None, limits: Limits | None, baseline_s: float,
-           cooldown_s: float, during_load=None) -> Served:
+          baseline_s: float = 0.3, cooldown_s: float = 0.5, during_load=None) -> Served:
+    """Run the gateway with ``batching`` in front of a running ``worker`` under ``load``
+    (``during_load``: as :func:`~gopitfalls.experiment.run`'s)."""
     label = label or batching.name
     if progress == "live":
         progress = LivePlot(METRICS, f"{label} ({device_label()}): live") \
@@ -265,27 +256,27 @@ def device_label() -> str:
 # ---- lab gpu-03
 # The event serve_watched marks on the run's time axis ("killed..." is drawn as a kill).
 WORKER_KILLED = "killed: the model worker"
+
+
 def serve_watched(batching: Batching, load: Load, worker: WorkerProcess, *, label: str = "",
                   progress: str | None = "live") -> Served:
     """:func:`serve`, watched as a client would: one request sent every half second until
     the gateway turns one away records what a client then gets, in ``run.data["rejected"]``
     (``{"t", "status", "retry_after"}``; absent if none was); and when the worker died, the
     moment the gateway lost it is marked on the run (the event :data:`WORKER_KILLED`)."""
-    if progress == "live":
-        progress = LivePlot(METRICS, f"{label or batching.name} "
-                            f"({device_label()}): live") if in_notebook() else None
-
     def ask(control) -> None:
         started = time.time()
         while "rejected" not in control.data and time.time() - started < load.duration_s:
-            status, retry_after = _post(control.url + load.path, load.body or "")
-            if status in (429, 503):
-                control.data["rejected"] = {"t": round(control.now(), 2), "status": status,
-                                            "retry_after": retry_after}
+            # A short timeout: a request still queued is not the answer this waits for.
+            answer = traffic.call(control.url + load.path, "POST", body=load.body or "",
+                                  headers=load.headers, timeout=0.3)
+            if answer.status in (429, 503):
+                control.data["rejected"] = {"t": round(control.now(), 2),
+                                            "status": answer.status,
+                                            "retry_after": answer.headers.get("Retry-After")}
             time.sleep(0.2)
 
-    served = _serve(batching, load, worker, label=label, progress=progress, limits=None,
-                    baseline_s=0.3, cooldown_s=0.5, during_load=ask)
+    served = serve(batching, load, worker, label=label, progress=progress, during_load=ask)
     if served.worker_died:
         # The gateway polls the worker every 100 ms: it was lost when worker_up last fell
         # to 0 (a poll can also time out while the worker is busy; it came back then).
@@ -295,30 +286,6 @@ def serve_watched(batching: Batching, load: Load, worker: WorkerProcess, *, labe
             served.run.events.append((lost[-1], WORKER_KILLED))
             served.run.events.sort()
     return served
-
-
-def _post(url: str, body: str) -> tuple[int | None, str | None]:
-    """One inference request, sent in a thread of its own so a slow answer does not hold
-    up the watch: its status and Retry-After (None, None while it has not come back)."""
-    import threading
-
-    answer: list[tuple[int, str | None]] = []
-
-    def send() -> None:
-        request = urllib.request.Request(url, data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                answer.append((response.status, response.headers.get("Retry-After")))
-        except urllib.error.HTTPError as error:
-            answer.append((error.code, error.headers.get("Retry-After")))
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    thread.join(0.3)
-    return answer[0] if answer else (None, None)
 
 
 def errors_per_s(run: Run) -> tuple[list[float], list[float]]:
@@ -454,7 +421,8 @@ def calibrated_cold_start(measure: bool = True) -> tuple[float, str]:
     source = "measured by lab gpu-02"
     if saved is None and measure and importlib.util.find_spec("torch") is not None:
         with WorkerProcess(Worker()) as worker:
-            saved = save_cold_start(first_answer(worker)) and load_cold_start()
+            saved = first_answer(worker)
+        save_cold_start(saved)
         source = "measured just now"
     if saved is None:
         return ASSUMED_COLD_START_S, (f"cold start {ASSUMED_COLD_START_S:.0f} s, all assumed "
